@@ -1,0 +1,1 @@
+"""Model loading, layer lookup and activation taps."""

@@ -1,0 +1,1 @@
+"""The optimisation engine: parameterisations, transforms, objectives, optimizers and the render loop."""

@@ -1,0 +1,117 @@
+"""Shared fixtures: tiny models of each architecture family the engine must handle.
+
+Every builder seeds its initialisers, so activations are reproducible across runs.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+SEED = 1234
+
+
+def _init(offset=0):
+    return keras.initializers.HeUniform(seed=SEED + offset)
+
+
+def sequential_relu(size=None):
+    """Sequential CNN with fused ReLUs; free input size unless `size` is given."""
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1", kernel_initializer=_init(1)),
+            keras.layers.MaxPooling2D(name="pool1"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2", kernel_initializer=_init(2)),
+            keras.layers.Dropout(0.5, name="drop"),
+            keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv3", kernel_initializer=_init(3)),
+        ],
+        name="seq",
+    )
+
+
+def functional_bn_residual():
+    """Functional CNN with BatchNorm, a separate ReLU layer and a residual add."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="stem", kernel_initializer=_init(4))(inputs)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="res_a", kernel_initializer=_init(5))(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="res_b", kernel_initializer=_init(6))(y)
+    x = keras.layers.Add(name="res_add")([x, y])
+    x = keras.layers.Activation("relu", name="res_out")(x)
+    x = keras.layers.Conv2D(10, 3, strides=2, padding="same", activation="relu", name="head",
+                            kernel_initializer=_init(7))(x)
+    return keras.Model(inputs, x, name="resnetish")
+
+
+def nested_functional():
+    """An outer Functional model whose middle is a named Functional submodel."""
+    inner_in = keras.Input((None, None, 8))
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="inner_conv", kernel_initializer=_init(8))(inner_in)
+    inner = keras.Model(inner_in, h, name="inner")
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="outer_conv", kernel_initializer=_init(9))(inputs)
+    x = inner(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="top_conv", kernel_initializer=_init(10))(x)
+    return keras.Model(inputs, x, name="outer")
+
+
+def softmax_classifier(size=32, classes=5):
+    """Fixed-size classifier whose head fuses a softmax into its Dense layer."""
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1", kernel_initializer=_init(11))(inputs)
+    x = keras.layers.MaxPooling2D(name="p1")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c2", kernel_initializer=_init(12))(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(classes, activation="softmax", name="predictions", kernel_initializer=_init(13))(x)
+    return keras.Model(inputs, x, name="classifier")
+
+
+class SubclassedWithBackbone(keras.Model):
+    """A subclassed model that calls a nested Functional backbone, then a head."""
+
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.backbone = functional_bn_residual()
+        self.pool = keras.layers.GlobalAveragePooling2D(name="sub_gap")
+        self.head = keras.layers.Dense(3, name="sub_head", kernel_initializer=_init(14))
+
+    def call(self, inputs, training=False):
+        return self.head(self.pool(self.backbone(inputs, training=training)))
+
+
+@pytest.fixture(scope="session")
+def seq_model():
+    return sequential_relu()
+
+
+@pytest.fixture(scope="session")
+def resnet_model():
+    return functional_bn_residual()
+
+
+@pytest.fixture(scope="session")
+def nested_model():
+    return nested_functional()
+
+
+@pytest.fixture(scope="session")
+def classifier_model():
+    return softmax_classifier()
+
+
+@pytest.fixture(scope="session")
+def subclassed_model():
+    model = SubclassedWithBackbone()
+    model(keras.ops.zeros((1, 32, 32, 3)))
+    return model
+
+
+@pytest.fixture(scope="session")
+def vgg16_hed():
+    from lucidwidget.models import load_model
+
+    return load_model("vgg16-hed")
