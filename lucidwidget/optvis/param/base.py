@@ -1,0 +1,171 @@
+"""`ImageParam`: the object the renderer optimises, and the validation its factories share.
+
+A parameterisation owns some `tf.Variable`s and turns them into an image batch. The renderer captures
+those variables in a compiled step, so `reset` and `assign_image` always write into the same variables
+(never new ones): a new seed or a seeded start then reuses the compiled step without a retrace.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_SD = 0.01
+"""Lucid's standard deviation for initial values: small, so a run starts from a nearly flat grey image
+and the objective, not the noise, decides what appears."""
+
+
+class ImageParam:
+    """An image batch computed from trainable variables.
+
+    Subclasses implement `__call__`, `_initialize(rng)` (draw fresh initial values into the existing
+    variables) and `_assign(images)` (make `__call__` reproduce `images`; full batch shape, float32).
+
+    Attributes:
+        variables: list of the `tf.Variable`s an optimizer should update.
+        shape: `(batch, height, width, channels)` of the images `__call__` returns.
+    """
+
+    def __init__(self, shape, variables):
+        self.shape = check_shape(shape)
+        self.variables = list(variables)
+
+    def __call__(self) -> tf.Tensor:
+        """Returns the current float32 images of `self.shape`; traceable inside `tf.function`."""
+        raise NotImplementedError
+
+    def reset(self, seed=None):
+        """Draws new initial values in place; the same `seed` always gives the same images.
+
+        Args:
+            seed: integer seed, or None for a fresh random start. Defaults to None.
+        """
+        self._initialize(np.random.default_rng(seed))
+
+    def assign_image(self, images):
+        """Sets the variables so that `__call__()` returns `images`.
+
+        Args:
+            images: array or tensor of `self.shape`, or a single image (rank 3, or a batch of one)
+                that is repeated over the batch. Resize images of another size first.
+        """
+        self._assign(as_image_batch(images, self.shape))
+
+    def _initialize(self, rng: np.random.Generator):
+        raise NotImplementedError
+
+    def _assign(self, images: tf.Tensor):
+        raise NotImplementedError(f"{type(self).__name__} cannot be set from images.")
+
+    def __add__(self, other):
+        if not isinstance(other, ImageParam):
+            return NotImplemented
+        return SumParam([self, other])
+
+    def __radd__(self, other):
+        # `sum(params)` starts from the integer 0.
+        if isinstance(other, numbers.Number) and other == 0:
+            return self
+        return NotImplemented
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape})"
+
+
+class SumParam(ImageParam):
+    """The sum of several parameterisations of one shape (`a + b`, or `sum([a, b, c])`).
+
+    Used for Lucid's aligned interpolation: a per-image term plus low-resolution terms shared across the
+    batch. `assign_image` puts the images into the first term and zeroes the others, an exact preimage
+    whenever the other terms can represent zero (pixel, FFT and low-resolution terms can).
+    """
+
+    def __init__(self, terms):
+        flat = []
+        for term in terms:
+            flat.extend(term.terms if isinstance(term, SumParam) else [term])
+        shapes = {term.shape for term in flat}
+        if len(shapes) != 1:
+            raise ValueError(
+                f"Expected parameterisations of one shape to add. Received: shapes={[t.shape for t in flat]}"
+            )
+        if len({id(term) for term in flat}) != len(flat):
+            raise ValueError(f"Expected distinct parameterisations to add. Received: terms={flat}")
+        self.terms = flat
+        super().__init__(flat[0].shape, [v for term in flat for v in term.variables])
+
+    def __call__(self):
+        return tf.add_n([term() for term in self.terms])
+
+    def _initialize(self, rng):
+        for term in self.terms:
+            term._initialize(rng)
+
+    def _assign(self, images):
+        self.terms[0]._assign(images)
+        for term in self.terms[1:]:
+            term._assign(tf.zeros_like(images))
+
+    def __repr__(self):
+        return " + ".join(repr(term) for term in self.terms)
+
+
+def as_image_batch(images, shape) -> tf.Tensor:
+    """Converts `images` to a float32 tensor of `shape`, repeating a single image over the batch."""
+    images = tf.cast(tf.convert_to_tensor(images), tf.float32)
+    if images.shape.rank == 3:
+        images = images[None]
+    received = tuple(images.shape)
+    if received[1:] == tuple(shape[1:]) and received[0] == 1:
+        images = tf.tile(images, [shape[0], 1, 1, 1])
+    elif received != tuple(shape):
+        raise ValueError(
+            f"Expected images of shape {tuple(shape)} (or one image to repeat over the batch); resize "
+            f"them first. Received: images.shape={received}"
+        )
+    return images
+
+
+def check_shape(shape, name="shape") -> tuple:
+    """Validates a `(batch, height, width, channels)` shape of positive integers."""
+    try:
+        values = tuple(shape)
+    except TypeError:
+        values = None
+    if values is None or len(values) != 4 or not all(_is_int(v) and v >= 1 for v in values):
+        raise ValueError(
+            f"Expected `{name}` to be 4 positive integers (batch, height, width, channels). "
+            f"Received: {name}={shape!r}"
+        )
+    return tuple(int(v) for v in values)
+
+
+def check_int(value, name, minimum=1) -> int:
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_float(value, name, minimum=0.0, inclusive=True) -> float:
+    """Validates a finite real number >= `minimum` (or > with `inclusive=False`)."""
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not valid or value < minimum or (not inclusive and value == minimum):
+        relation = ">=" if inclusive else ">"
+        raise ValueError(f"Expected `{name}` to be a finite number {relation} {minimum}. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_sd(sd) -> float:
+    return DEFAULT_SD if sd is None else check_float(sd, "sd", inclusive=False)
+
+
+def normal(rng: np.random.Generator, shape, sd) -> np.ndarray:
+    """`sd`-scaled float32 Gaussian noise of `shape` from a NumPy generator."""
+    return np.float32(sd) * rng.standard_normal(shape, dtype=np.float32)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)

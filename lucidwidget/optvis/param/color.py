@@ -1,0 +1,140 @@
+"""Colour: decorrelated colour space and the squash into valid RGB (Lucid's `color`).
+
+Optimising in a decorrelated colour space (luminance-like first channel, two colour-opponent channels)
+keeps gradient steps from being dominated by the strongly correlated R, G and B directions of natural
+images, which gives more natural colours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from lucidwidget.optvis.param.base import ImageParam
+
+COLOR_CORRELATION_SVD_SQRT = np.asarray(
+    [[0.26, 0.09, 0.02],
+     [0.27, 0.00, -0.05],
+     [0.27, -0.09, 0.03]],
+    dtype=np.float32,
+)
+"""A square root of ImageNet's RGB covariance, `U sqrt(S)` from its SVD (Lucid's values): it maps
+independent unit-variance channels to colours with ImageNet's channel correlations."""
+
+COLOR_CORRELATION_NORMALIZED = COLOR_CORRELATION_SVD_SQRT / np.max(np.linalg.norm(COLOR_CORRELATION_SVD_SQRT, axis=0))
+"""`COLOR_CORRELATION_SVD_SQRT` divided by its largest column norm, so no decorrelated channel is
+amplified: a unit step in any channel changes the RGB vector by at most 1."""
+
+_COLOR_CORRELATION_INVERSE = np.linalg.inv(COLOR_CORRELATION_NORMALIZED.astype(np.float64)).astype(np.float32)
+
+COLOR_MEAN = np.asarray([0.48, 0.46, 0.41], dtype=np.float32)
+"""ImageNet's mean RGB colour; the clip (non-sigmoid) path centres decorrelated images on it."""
+
+ASSIGN_EPSILON = 1e-4
+"""`assign_image` clips target values to [eps, 1 - eps] before the inverse sigmoid, which is infinite at
+0 and 1. The result reproduces the target within eps, and the logits (about +-9.2) stay where the
+sigmoid's gradient has not vanished, so optimisation can still move those pixels."""
+
+
+def decorrelated_to_rgb(t) -> tf.Tensor:
+    """Maps the last axis (3 channels) from the decorrelated space to RGB; shifts by no mean."""
+    return _mix_channels(t, COLOR_CORRELATION_NORMALIZED)
+
+
+def rgb_to_decorrelated(rgb) -> tf.Tensor:
+    """The exact inverse of `decorrelated_to_rgb`."""
+    return _mix_channels(rgb, _COLOR_CORRELATION_INVERSE)
+
+
+def _mix_channels(t, matrix) -> tf.Tensor:
+    """`out[..., i] = sum_j matrix[i, j] * t[..., j]`, i.e. each pixel's colour vector times `matrix`."""
+    t = tf.convert_to_tensor(t, dtype=tf.float32)
+    return tf.tensordot(t, tf.constant(matrix.T), axes=[[t.shape.rank - 1], [0]])
+
+
+class ValidRGB(ImageParam):
+    """Maps an unbounded 3- or 4-channel parameterisation into [0, 1] colours (see `to_valid_rgb`)."""
+
+    def __init__(self, raw, decorrelate=True, sigmoid=True):
+        _check_channels(raw.shape[-1], "param.shape[-1]")
+        self.raw, self.decorrelate, self.sigmoid = raw, bool(decorrelate), bool(sigmoid)
+        super().__init__(raw.shape, raw.variables)
+
+    def __call__(self):
+        return _to_valid_rgb(self.raw(), self.decorrelate, self.sigmoid)
+
+    def _initialize(self, rng):
+        self.raw._initialize(rng)
+
+    def _assign(self, images):
+        low, high = float(tf.reduce_min(images)), float(tf.reduce_max(images))
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"Expected images with values in [0, 1]. Received: images with values in [{low:.4g}, {high:.4g}]"
+            )
+        if self.sigmoid:
+            images = tf.clip_by_value(images, ASSIGN_EPSILON, 1.0 - ASSIGN_EPSILON)
+            images = tf.math.log(images) - tf.math.log1p(-images)
+        rgb, alpha = images[..., :3], images[..., 3:]
+        if self.decorrelate:
+            rgb = rgb_to_decorrelated(rgb - _mean_shift(self.sigmoid))
+        self.raw._assign(tf.concat([rgb, alpha], -1))
+
+    def __repr__(self):
+        return f"to_valid_rgb({self.raw!r}, decorrelate={self.decorrelate}, sigmoid={self.sigmoid})"
+
+
+def to_valid_rgb(param, decorrelate=True, sigmoid=True):
+    """Turns unbounded values into colours in [0, 1] (Lucid's `to_valid_rgb`).
+
+    RGB goes through `decorrelated_to_rgb` (when `decorrelate`) and then a sigmoid, or a clip to
+    [0, 1] whose gradient still flows wherever it would move a value back inside (the clip path also
+    centres decorrelated colours on `COLOR_MEAN`). A fourth (alpha) channel is squashed the same way
+    but never mixed with the colours.
+
+    Args:
+        param: an `ImageParam`, or a tensor, with 3 (RGB) or 4 (RGBA) channels.
+        decorrelate: treat the colour channels as decorrelated colour space. Defaults to True.
+        sigmoid: squash with a sigmoid; False clips instead. Defaults to True.
+
+    Returns:
+        An `ImageParam` (invertible by `assign_image` whenever `param` is) for an `ImageParam`, else
+        the converted tensor.
+    """
+    if isinstance(param, ImageParam):
+        return ValidRGB(param, decorrelate=decorrelate, sigmoid=sigmoid)
+    return _to_valid_rgb(tf.convert_to_tensor(param, dtype=tf.float32), decorrelate, sigmoid)
+
+
+def _to_valid_rgb(t, decorrelate, sigmoid):
+    _check_channels(t.shape[-1], "channels")
+    rgb, alpha = t[..., :3], t[..., 3:]
+    if decorrelate:
+        rgb = decorrelated_to_rgb(rgb) + _mean_shift(sigmoid)
+    squash = tf.sigmoid if sigmoid else _clip_unit
+    return tf.concat([squash(rgb), squash(alpha)], -1)
+
+
+def _mean_shift(sigmoid):
+    """The colour offset added after decorrelation: ImageNet's mean on the clip path, none with sigmoid
+    (the sigmoid already centres zero on grey)."""
+    return 0.0 if sigmoid else COLOR_MEAN
+
+
+@tf.custom_gradient
+def _clip_unit(x):
+    """Clips to [0, 1]; the gradient passes where the value is inside, or where a descent step (against
+    the gradient) would move it back inside, so clipped pixels are not stuck for good."""
+    y = tf.clip_by_value(x, 0.0, 1.0)
+
+    def grad(dy):
+        inside = (x >= 0.0) & (x <= 1.0)
+        returning = ((x < 0.0) & (dy < 0.0)) | ((x > 1.0) & (dy > 0.0))
+        return tf.where(inside | returning, dy, tf.zeros_like(dy))
+
+    return y, grad
+
+
+def _check_channels(channels, name):
+    if channels not in (3, 4):
+        raise ValueError(f"Expected 3 (RGB) or 4 (RGBA) channels. Received: {name}={channels}")

@@ -1,0 +1,85 @@
+"""Random natural-looking images with no variables (Lucid's `image_sample`), e.g. random backgrounds."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from lucidwidget.optvis.param.base import check_float, check_sd, check_shape
+from lucidwidget.optvis.param.color import to_valid_rgb
+from lucidwidget.optvis.param.spatial import spectrum_scale, spectrum_to_image
+
+
+class ImageSampler:
+    """Draws random 1/f-spectrum images, decorrelated and squashed into [0, 1] (see `image_sample`).
+
+    Attributes:
+        shape: `(batch, height, width, channels)` that calling the sampler draws.
+    """
+
+    def __init__(self, shape, decorrelate=True, sd=None, decay_power=1.0):
+        self.shape = check_shape(shape)
+        if self.shape[-1] not in (3, 4):
+            raise ValueError(f"Expected 3 (RGB) or 4 (RGBA) channels. Received: shape={shape!r}")
+        self.decorrelate = bool(decorrelate)
+        self.sd = check_sd(sd)
+        self.decay_power = check_float(decay_power, "decay_power")
+        self._scale = spectrum_scale(self.shape[1], self.shape[2], self.decay_power)
+
+    def __call__(self, rng=None) -> tf.Tensor:
+        """A fresh float32 batch of `self.shape` in [0, 1].
+
+        Args:
+            rng: a `tf.random.Generator` for reproducible draws. Defaults to None (TF's stateful
+                global random ops, new values on every call, also inside `tf.function`).
+        """
+        return self._draw(self.shape, self._scale, rng)
+
+    def sample(self, shape, rng=None) -> tf.Tensor:
+        """Like calling the sampler, at another batch size and image size.
+
+        Its `(shape, rng)` signature fits `transform.collapse_alpha_random(background=sampler.sample)`.
+
+        Args:
+            shape: `(batch, height, width, channels)`, possibly a tensor known only inside
+                `tf.function` (the spectrum scale is then computed in the graph). The channels entry is
+                ignored: the sampler always draws its own channel count.
+            rng: a `tf.random.Generator`. Defaults to None (TF's global random ops).
+        """
+        shape = tf.convert_to_tensor(shape, dtype=tf.int32)
+        return self._draw(shape, spectrum_scale(shape[1], shape[2], self.decay_power), rng)
+
+    def _draw(self, shape, scale, rng):
+        batch, height, width = (shape[i] for i in range(3))
+        noise_shape = tf.stack([2, batch, self.shape[3], height, width // 2 + 1])
+        noise = tf.random.normal(noise_shape) if rng is None else rng.normal(noise_shape)
+        # A shape only known in the graph hides the channel count, which `to_valid_rgb` needs.
+        noise = tf.ensure_shape(noise, (2, None, self.shape[3], None, None))
+        raw = spectrum_to_image(self.sd * noise, scale, height, width)
+        return to_valid_rgb(raw, decorrelate=self.decorrelate, sigmoid=True)
+
+    def __repr__(self):
+        return (f"ImageSampler(shape={self.shape}, decorrelate={self.decorrelate}, sd={self.sd}, "
+                f"decay_power={self.decay_power})")
+
+
+def image_sample(shape, *, decorrelate=True, sd=None, decay_power=1.0) -> ImageSampler:
+    """A callable that returns a new random natural-looking image batch on every call.
+
+    The images are Gaussian Fourier coefficients scaled like `fft_image`, mapped through `to_valid_rgb`;
+    nothing is trainable. Lucid's alpha experiments use `sd` around 0.2-0.8 with `decay_power=1.5` for
+    backgrounds; the default `sd` gives nearly grey images, like an un-optimised `image()`.
+
+    Args:
+        shape: `(batch, height, width, channels)`, with 3 or 4 channels.
+        decorrelate: draw in decorrelated colour space. Defaults to True.
+        sd: standard deviation of the Fourier coefficients. Defaults to 0.01.
+        decay_power: spectrum decay, 1 / frequency^decay_power. Defaults to 1.0.
+
+    Example:
+
+    ```python
+    background = param.image_sample((1, 64, 64, 3), sd=0.3, decay_power=1.5)
+    images = background(rng=tf.random.Generator.from_seed(0))
+    ```
+    """
+    return ImageSampler(shape, decorrelate=decorrelate, sd=sd, decay_power=decay_power)
