@@ -1,0 +1,352 @@
+"""Differentiable random transforms that make visualisations robust (Lucid's `optvis.transform`).
+
+Each step the renderer shows the model a randomly jittered, scaled and rotated copy of the image, and the
+gradient flows back through the transforms to the parameterisation, so only features that survive the
+perturbations are reinforced. A `Transform` is configured once and then applied:
+
+```python
+t = transform.compose(transform.standard_transforms)
+images = t(images, rng=tf.random.Generator.from_seed(0))
+```
+
+Every strength a slider can move (jitter pixels, scale and angle lists, blur sigma, pad value) is a knob,
+so the renderer's compiled step takes it as a tensor and a new value never retraces. Unlike Lucid, the
+spatial transforms keep the image's shape; see `jitter`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from lucidwidget.optvis import warp
+from lucidwidget.optvis.knobs import Knobbed, is_number, split_knobs
+
+PAD_MODES = ("constant", "reflect", "symmetric")
+ANGLE_UNITS = ("degrees", "radians")
+# Gaussian kernels reach this many sigmas either side: the tail beyond holds < 0.3% of the weight.
+BLUR_TRUNCATE = 3.0
+# Blurs up to this sigma share one kernel size, so a blur slider within it never retraces.
+BLUR_MAX_SIGMA = 3.0
+# Floor for sigma so that sigma = 0 gives a unit impulse (the identity) instead of 0 / 0.
+BLUR_MIN_SIGMA = 1e-3
+# `preset` spreads its scale and angle ranges over this many evenly spaced values (Lucid's lists).
+PRESET_SCALE_STEPS = 11
+PRESET_ANGLE_STEPS = 21
+# Lucid's rotation list repeats 0 five extra times, so 6 of its 26 draws leave the image upright.
+PRESET_EXTRA_ZERO_ANGLES = 5
+
+
+class Transform(Knobbed):
+    """A random image transform `fn(images, rng, *knobs) -> images` with a structural signature.
+
+    Args:
+        fn: the computation; receives a float32 NHWC batch, a `tf.random.Generator` and one tensor per
+            knob. It must be traceable and must not branch on knob values in Python.
+        knobs: numeric strengths that may change without recompiling.
+        key: hashable description of the structure (kind, pad width, ...).
+    """
+
+    def __call__(self, images, rng=None):
+        """Applies the transform with its own knobs; `rng` defaults to the global generator."""
+        images = tf.convert_to_tensor(images, dtype=tf.float32)
+        rng = tf.random.get_global_generator() if rng is None else rng
+        return self.fn(images, rng, *(tf.constant(k) for k in self.knobs))
+
+    def __repr__(self):
+        knobs = ", ".join(np.array2string(k, precision=4, separator=", ") for k in self.knobs)
+        return f"Transform({self.key!r}, knobs=({knobs}))"
+
+
+def compose(transforms) -> Transform:
+    """Chains transforms into one that applies each in order; knobs and signatures concatenate."""
+    transforms = list(transforms)
+    for t in transforms:
+        if not isinstance(t, Transform):
+            raise TypeError(
+                "Expected Transform objects; wrap a plain function as "
+                f"`Transform(lambda images, rng: f(images))`. Received: transform={t!r}"
+            )
+
+    def apply(images, rng, *knobs):
+        for t, own in zip(transforms, split_knobs(knobs, transforms)):
+            images = t.fn(images, rng, *own)
+        return images
+
+    knobs = [k for t in transforms for k in t.knobs]
+    return Transform(apply, knobs, key=("compose", tuple(t.signature for t in transforms)))
+
+
+def _check_number(name, value, minimum=None, exclusive=False):
+    if not is_number(value):
+        raise TypeError(f"Expected a number for `{name}`. Received: {name}={value!r}")
+    too_small = minimum is not None and (value <= minimum if exclusive else value < minimum)
+    if too_small or math.isnan(value):
+        bound = f"> {minimum}" if exclusive else f">= {minimum}"
+        raise ValueError(f"Expected `{name}` {bound}. Received: {name}={value!r}")
+    return value
+
+
+def _check_whole(name, value, minimum):
+    """Accepts integers and integral floats (sliders may send `12.0`), returning an `int`."""
+    if not is_number(value) or not float(value).is_integer() or value < minimum:
+        raise ValueError(f"Expected `{name}` to be a whole number >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _check_choice(name, value, choices):
+    text = value.lower() if isinstance(value, str) else value
+    if text not in choices:
+        close = difflib.get_close_matches(str(text), choices, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"Unknown {name}. Expected one of {valid}.{hint} Received: {name}={value!r}")
+    return text
+
+
+def _check_list(name, values, minimum=None):
+    if is_number(values) or isinstance(values, str):
+        raise TypeError(f"Expected a list of numbers for `{name}`. Received: {name}={values!r}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"Expected a non-empty list for `{name}`. Received: {name}={values!r}")
+    for value in values:
+        _check_number(name, value, minimum, exclusive=True)
+    return np.asarray(values, np.float32)
+
+
+def _jitter_fn(images, rng, distance):
+    batch = tf.shape(images)[0]
+    shift = warp.random_offsets(distance, batch, rng)
+    return warp.affine_warp(images, warp.identity_matrices(batch), shift)
+
+
+def jitter(d) -> Transform:
+    """Random translation of each example by up to `d` whole pixels in x and in y.
+
+    Lucid's jitter takes a random `(h - d, w - d)` crop, so every jitter shrinks the image and `d` is part
+    of the output shape. This one shifts by `[-d, d]` and fills the vacated border by reflection, keeping
+    the shape: `d` is a knob and `d = 0` is the identity.
+
+    Args:
+        d: largest shift in pixels, >= 0; a fractional part is dropped.
+    """
+    _check_number("d", d, minimum=0)
+    return Transform(_jitter_fn, (np.float32(d),), key=("jitter",))
+
+
+def _random_scale_fn(images, rng, scales):
+    batch = tf.shape(images)[0]
+    linear = warp.scale_matrices(warp.random_choice(scales, batch, rng))
+    return warp.affine_warp(images, linear, tf.zeros([batch, 2]))
+
+
+def random_scale(scales) -> Transform:
+    """Scales each example about its centre by a factor drawn uniformly from `scales`.
+
+    Lucid resizes the whole image (changing its shape); this zooms within the frame (reflecting at the
+    border when shrinking), so the list's values are a knob: new values of the same length never retrace.
+
+    Args:
+        scales: list of positive factors; `1.1` enlarges content by 10%.
+    """
+    return Transform(_random_scale_fn, (_check_list("scales", scales, minimum=0),), key=("random_scale",))
+
+
+def _random_rotate_fn(images, rng, angles):
+    batch = tf.shape(images)[0]
+    linear = warp.rotation_matrices(warp.random_choice(angles, batch, rng))
+    return warp.affine_warp(images, linear, tf.zeros([batch, 2]))
+
+
+def random_rotate(angles, units="degrees") -> Transform:
+    """Rotates each example about its centre, counter-clockwise, by an angle drawn from `angles`.
+
+    Args:
+        angles: list of angles; repeat a value to draw it more often. Stored as radians in the knob.
+        units: `"degrees"` or `"radians"`. Defaults to `"degrees"`.
+    """
+    units = _check_choice("units", units, ANGLE_UNITS)
+    radians = _check_list("angles", angles)
+    if units == "degrees":
+        radians = np.deg2rad(radians).astype(np.float32)
+    return Transform(_random_rotate_fn, (radians,), key=("random_rotate",))
+
+
+def pad(w, mode="reflect", constant_value=0.5) -> Transform:
+    """Pads `w` pixels on every side (Lucid's `pad`); the output grows by `2 * w`.
+
+    Args:
+        w: pad width in pixels; part of the structure, since it changes the shape.
+        mode: `"constant"`, `"reflect"` (`c b | a b c`) or `"symmetric"` (`b a | a b c`), any case.
+            Defaults to `"reflect"`.
+        constant_value: fill for `mode="constant"`: a number (a knob) or `"uniform"` for a fresh uniform
+            random value in [0, 1) on every call. Not used by the other modes. Defaults to 0.5.
+    """
+    w = _check_whole("w", w, minimum=0)
+    mode = _check_choice("mode", mode, PAD_MODES)
+    uniform = isinstance(constant_value, str) and constant_value.lower() == "uniform"
+    if not (uniform or is_number(constant_value)):
+        raise ValueError(
+            f"Expected a number or 'uniform' for `constant_value`. Received: constant_value={constant_value!r}"
+        )
+    paddings = [[0, 0], [w, w], [w, w], [0, 0]]
+    if mode != "constant":
+        return Transform(lambda images, rng: tf.pad(images, paddings, mode=mode.upper()), key=("pad", w, mode))
+    if uniform:
+        return Transform(
+            lambda images, rng: tf.pad(images, paddings, constant_values=rng.uniform([])),
+            key=("pad", w, mode, "uniform"),
+        )
+    return Transform(
+        lambda images, rng, value: tf.pad(images, paddings, constant_values=value),
+        (np.float32(constant_value),),
+        key=("pad", w, mode),
+    )
+
+
+def gaussian_blur(sigma, size=None) -> Transform:
+    """Depthwise separable Gaussian blur with standard deviation `sigma` pixels (a knob).
+
+    The kernel is built in the graph from `sigma`, with a fixed number of taps so that moving `sigma`
+    never retraces. Near the border each output is the weighted mean of the pixels inside the image, so
+    edges do not darken, and any image size works. `sigma = 0` is the identity.
+
+    Args:
+        sigma: standard deviation in pixels, >= 0.
+        size: odd kernel size in taps. Defaults to the size that spans `BLUR_TRUNCATE` sigmas of
+            `max(sigma, BLUR_MAX_SIGMA)`, which all blurs up to `BLUR_MAX_SIGMA` share.
+    """
+    _check_number("sigma", sigma, minimum=0)
+    if size is None:
+        size = 2 * math.ceil(BLUR_TRUNCATE * max(sigma, BLUR_MAX_SIGMA)) + 1
+    size = _check_whole("size", size, minimum=1)
+    if size % 2 == 0:
+        raise ValueError(f"Expected an odd kernel `size`. Received: size={size}")
+    radius = size // 2
+
+    def blur(images, rng, sigma):
+        taps = tf.range(-radius, radius + 1, dtype=tf.float32)
+        spread = tf.maximum(tf.cast(sigma, tf.float32), BLUR_MIN_SIGMA)
+        kernel = tf.exp(-0.5 * tf.square(taps / spread))
+        kernel = kernel / tf.reduce_sum(kernel)
+
+        def smooth(x):
+            channels = tf.shape(x)[-1]
+            row = tf.tile(tf.reshape(kernel, [1, size, 1, 1]), [1, 1, channels, 1])
+            column = tf.tile(tf.reshape(kernel, [size, 1, 1, 1]), [1, 1, channels, 1])
+            x = tf.nn.depthwise_conv2d(x, row, strides=[1, 1, 1, 1], padding="SAME")
+            return tf.nn.depthwise_conv2d(x, column, strides=[1, 1, 1, 1], padding="SAME")
+
+        # Normalised convolution: near the border divide by the kernel weight that fell inside the image.
+        return smooth(images) / smooth(tf.ones_like(images[:1, :, :, :1]))
+
+    return Transform(blur, (np.float32(sigma),), key=("gaussian_blur", size))
+
+
+def crop_or_pad_to(height, width) -> Transform:
+    """Centre-crops or zero-pads to exactly `height` x `width`, for models with a fixed input size.
+
+    Use it last in a transform list. With an odd difference the extra row or column is added or cut at
+    the bottom/right.
+    """
+    height = _check_whole("height", height, minimum=1)
+    width = _check_whole("width", width, minimum=1)
+    return Transform(
+        lambda images, rng: tf.image.resize_with_crop_or_pad(images, height, width),
+        key=("crop_or_pad_to", height, width),
+    )
+
+
+def _noisy_colour(shape, rng, sd):
+    """A uniform random colour per example plus per-pixel Gaussian noise of `sd`, clipped to [0, 1]."""
+    colour = rng.uniform([shape[0], 1, 1, shape[3]])
+    return tf.clip_by_value(colour + sd * rng.normal(shape), 0.0, 1.0)
+
+
+def collapse_alpha_random(sd=None, background=None) -> Transform:
+    """Composites RGBA images over a random background, returning RGB (Lucid's `collapse_alpha_random`).
+
+    A fresh background per example and step means only opaque pixels can carry the features, which is how
+    alpha-channel visualisations learn transparency.
+
+    Args:
+        sd: noise level of the default background (a uniform random colour per example plus Gaussian
+            noise of this standard deviation per pixel); a knob. Defaults to 0.5.
+        background: optional callable `(shape, rng) -> RGB tensor` of that `(batch, h, w, 3)` shape in
+            [0, 1], e.g. one built on `param.image_sample`; it replaces the default background, so `sd`
+            must not be given with it.
+    """
+    if background is not None:
+        if sd is not None:
+            raise TypeError(
+                "`sd` only applies to the default background; leave it out when passing `background`. "
+                f"Received: sd={sd!r}"
+            )
+        if not callable(background):
+            raise TypeError(f"Expected a callable `(shape, rng) -> RGB images`. Received: background={background!r}")
+
+    def composite(images, rng, *knobs):
+        if images.shape[-1] is not None and images.shape[-1] != 4:
+            raise ValueError(f"Expected RGBA images with 4 channels. Received: images.shape={images.shape}")
+        rgb, alpha = images[..., :3], images[..., 3:4]
+        shape = tf.concat([tf.shape(rgb)[:3], [3]], 0)
+        backdrop = background(shape, rng) if background is not None else _noisy_colour(shape, rng, *knobs)
+        return alpha * rgb + (1.0 - alpha) * tf.cast(backdrop, rgb.dtype)
+
+    if background is not None:
+        return Transform(composite, key=("collapse_alpha_random", background))
+    sd = _check_number("sd", 0.5 if sd is None else sd, minimum=0)
+    return Transform(composite, (np.float32(sd),), key=("collapse_alpha_random", None))
+
+
+# `preset` names its arguments after these factories, which hides them inside it.
+_pad_factory, _jitter_factory = pad, jitter
+
+
+def preset(jitter=8, scale=0.1, rotate=10, pad=12, blur=0.0) -> list[Transform]:
+    """Lucid's standard transforms with slider-sized strengths, always in the same structure.
+
+    Returns `[pad(pad, "constant", 0.5), jitter(jitter), random_scale(11 factors over 1 -+ scale),
+    random_rotate(21 angles over -+rotate plus five extra 0s), jitter(jitter / 2), gaussian_blur(blur)]`.
+    A zero switches a stage off by making it neutral (no shift, all scales 1, all angles 0, sigma 0)
+    rather than dropping it, so a slider moving between 0 and any other value never retraces; only `pad`
+    (it changes the shape) and a blur above `BLUR_MAX_SIGMA` change the structure. With the defaults the
+    first five stages are `standard_transforms` and the blur is the identity.
+
+    Args:
+        jitter: largest shift in pixels of the first jitter; the last jitters half as far. Defaults to 8.
+        scale: the factors span `[1 - scale, 1 + scale]`, with 0 <= scale < 1. Defaults to 0.1.
+        rotate: the angles span `[-rotate, rotate]` degrees. Defaults to 10.
+        pad: constant (0.5 grey) padding in pixels. Defaults to 12.
+        blur: Gaussian blur sigma in pixels applied last. Defaults to 0.
+    """
+    _check_number("jitter", jitter, minimum=0)
+    _check_number("scale", scale, minimum=0)
+    if scale >= 1:
+        raise ValueError(f"Expected `scale` in [0, 1) so every factor stays positive. Received: scale={scale!r}")
+    _check_number("rotate", rotate, minimum=0)
+    _check_whole("pad", pad, minimum=0)
+    _check_number("blur", blur, minimum=0)
+    scales = np.linspace(1 - scale, 1 + scale, PRESET_SCALE_STEPS)
+    angles = np.concatenate([np.linspace(-rotate, rotate, PRESET_ANGLE_STEPS), np.zeros(PRESET_EXTRA_ZERO_ANGLES)])
+    return [
+        _pad_factory(pad, mode="constant", constant_value=0.5),
+        _jitter_factory(jitter),
+        random_scale(scales),
+        random_rotate(angles),
+        _jitter_factory(jitter / 2),
+        gaussian_blur(blur),
+    ]
+
+
+standard_transforms = [
+    pad(12, mode="constant", constant_value=0.5),
+    jitter(8),
+    random_scale([1 + (i - 5) / 50 for i in range(11)]),
+    random_rotate(list(range(-10, 11)) + 5 * [0]),
+    jitter(4),
+]
