@@ -1,0 +1,349 @@
+"""The `Objective` class and its algebra, plus the helpers every objective in the library is built from.
+
+An objective scores the network's activations for a batch of images: higher is better. Objectives
+combine linearly, `channel("block4_conv3", 42) - 1e-3 * total_variation()`, and every weight in such a
+combination is a knob, so a new weight reuses the renderer's compiled step. Users import all of this
+from `lucidwidget.optvis.objectives`; this module exists so that the library of feature objectives and
+the penalties in `regularizers` can share it without importing each other.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import tensorflow as tf
+
+from lucidwidget.optvis.knobs import Knobbed, is_number, split_knobs
+
+SPECIAL_INPUTS = ("input", "image")
+"""Names `T` answers besides model layers: the transformed model input and the raw parameterised image."""
+
+
+class Objective(Knobbed):
+    """A differentiable score of activations; the renderer maximises it.
+
+    Args:
+        fn: `fn(T, *knobs) -> scalar tensor`. `T(name)` returns a layer's activations for the whole
+            batch, `T("input")` the transformed image fed to the model and `T("image")` the image
+            before transforms. The knobs arrive as tensors, so `fn` must index with them through
+            TensorFlow ops (`tf.gather`) rather than Python ints.
+        knobs: numbers or arrays that may change without recompiling (channel index, weight, ...).
+        key: hashable description of everything in `fn` that is not a knob. Defaults to the identity
+            of `fn`, which is safe but never shared between two objectives.
+        description: readable text shown in progress logs and `repr`. Defaults to `fn.__name__`.
+        layers: the model layers `fn` reads; `"input"` and `"image"` are dropped, as they are always
+            available.
+        checks: callables `check(shapes, batch)` that raise `ValueError` for settings that cannot
+            work on a given model; see `validate`.
+
+    Example:
+
+    ```python
+    obj = Objective(lambda T: tf.reduce_mean(T("block4_conv3")), layers=["block4_conv3"],
+                    description="mean block4_conv3")
+    obj = obj - 1e-3 * total_variation()
+    ```
+    """
+
+    def __init__(self, fn, knobs=(), key=None, description=None, layers=(), checks=()):
+        if not callable(fn):
+            raise TypeError(f"Expected a callable `fn(T, *knobs)`. Received: fn={fn!r}")
+        super().__init__(fn, knobs, key)
+        self.description = description if description is not None else getattr(fn, "__name__", "objective")
+        self.layers = frozenset(layers) - set(SPECIAL_INPUTS)
+        self._checks = tuple(checks)
+        self._terms = None
+
+    def __call__(self, T):
+        """Evaluates the objective on `T` with its own knobs."""
+        return self.fn(T, *(tf.constant(k) for k in self.knobs))
+
+    def validate(self, shapes, batch):
+        """Raises `ValueError` if the objective cannot work on a model, before any rendering.
+
+        Args:
+            shapes: `{layer name: per-example static shape}`, e.g. `{"block4_conv3": (16, 16, 512)}`.
+            batch: the number of images rendered together.
+        """
+        for name in sorted(self.layers):
+            layer_shape(shapes, name)
+        for check in self._checks:
+            check(shapes, batch)
+
+    def __repr__(self):
+        return f"Objective({self.description!r})"
+
+    def _weighted_terms(self):
+        return list(self._terms) if self._terms is not None else [(1.0, self)]
+
+    def __add__(self, other):
+        if _is_zero(other):
+            return self
+        return weighted_sum(self._weighted_terms() + _terms_of(other, "+"))
+
+    def __radd__(self, other):
+        if _is_zero(other):
+            return self
+        return weighted_sum(_terms_of(other, "+") + self._weighted_terms())
+
+    def __sub__(self, other):
+        if _is_zero(other):
+            return self
+        return weighted_sum(self._weighted_terms() + _scaled(_terms_of(other, "-"), -1.0))
+
+    def __rsub__(self, other):
+        if _is_zero(other):
+            return -self
+        return weighted_sum(_terms_of(other, "-") + _scaled(self._weighted_terms(), -1.0))
+
+    def __neg__(self):
+        return weighted_sum(_scaled(self._weighted_terms(), -1.0))
+
+    def __pos__(self):
+        return self
+
+    def __mul__(self, other):
+        if isinstance(other, Objective):
+            raise TypeError(
+                f"Cannot multiply two objectives ({self.description!r} * {other.description!r}): "
+                "objectives combine linearly. Add or subtract them, or scale one by a number, e.g. "
+                f"`0.5 * objective`. Received: other={other!r}"
+            )
+        return weighted_sum(_scaled(self._weighted_terms(), _number(other, "*")))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if isinstance(other, Objective):
+            raise TypeError(
+                f"Cannot divide an objective by an objective ({self.description!r} / "
+                f"{other.description!r}): only division by a number is defined. Received: other={other!r}"
+            )
+        divisor = _number(other, "/")
+        if divisor == 0:
+            raise ZeroDivisionError(f"Cannot divide an objective by zero. Received: other={other!r}")
+        return weighted_sum(_scaled(self._weighted_terms(), 1.0 / divisor))
+
+    def __rtruediv__(self, other):
+        raise TypeError(
+            f"Cannot divide by an objective ({other!r} / {self.description!r}): only an objective divided "
+            f"by a number is defined. Received: other={other!r}"
+        )
+
+    @staticmethod
+    def sum(objectives):
+        """Adds objectives: `Objective.sum([channel("l", c) for c in range(4)])`."""
+        objectives = list(objectives)
+        if not objectives:
+            raise ValueError("Expected at least one objective to sum. Received: objectives=[]")
+        terms = []
+        for obj in objectives:
+            terms += _terms_of(obj, "+")
+        return weighted_sum(terms)
+
+
+def _is_zero(value) -> bool:
+    return is_number(value) and value == 0
+
+
+def _number(value, op) -> float:
+    if not is_number(value):
+        raise TypeError(
+            f"Expected a number on the other side of '{op}' with an objective. Received: other={value!r}"
+        )
+    return float(value)
+
+
+def _terms_of(value, op) -> list:
+    if isinstance(value, Objective):
+        return value._weighted_terms()
+    if is_number(value):
+        raise TypeError(
+            f"Cannot use '{op}' between an objective and the number {value!r}: a constant does not change "
+            f"what is optimised. Scale the objective instead, e.g. `2 * objective`. Received: other={value!r}"
+        )
+    raise TypeError(f"Expected an Objective on both sides of '{op}'. Received: other={value!r}")
+
+
+def _scaled(terms, factor) -> list:
+    return [(weight * factor, part) for weight, part in terms]
+
+
+def _format_sum(terms) -> str:
+    pieces = []
+    for i, (weight, part) in enumerate(terms):
+        magnitude = abs(weight)
+        text = part.description if magnitude == 1 else f"{magnitude:.4g} * {part.description}"
+        if i == 0:
+            pieces.append(f"-{text}" if weight < 0 else text)
+        else:
+            pieces.append(f" - {text}" if weight < 0 else f" + {text}")
+    return "".join(pieces)
+
+
+def weighted_sum(terms) -> Objective:
+    """`sum(weight * part)` over `(weight, objective)` pairs; the weights are one vector knob.
+
+    Sums are kept flat, so `2 * (a + b) / 3` and `a - 0.5 * b` are both a weight vector over `[a, b]`:
+    any change of numbers keeps the signature, and signs or weights never retrace.
+    """
+    parts = [part for _, part in terms]
+    weights = np.array([weight for weight, _ in terms], np.float32)
+
+    def fn(T, weights, *knobs):
+        total = tf.constant(0.0)
+        for i, (part, own) in enumerate(zip(parts, split_knobs(knobs, parts))):
+            total = total + weights[i] * tf.cast(part.fn(T, *own), tf.float32)
+        return total
+
+    combined = Objective(
+        fn,
+        (weights, *(k for part in parts for k in part.knobs)),
+        key=("sum", tuple(part.signature for part in parts)),
+        description=_format_sum(terms),
+        layers=frozenset().union(*(part.layers for part in parts)),
+        checks=tuple(part.validate for part in parts),
+    )
+    combined._terms = tuple(terms)
+    return combined
+
+
+def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None, structure=()):
+    """Builds a library objective from `compute(T, *knobs) -> scalar`.
+
+    With `batch` set, `compute` sees only that batch item (as a batch of one) and the index becomes an
+    extra knob, so targeting another item does not retrace.
+
+    Args:
+        kind: the objective's name; with `layers` and `structure` it forms the signature key, so it must
+            capture everything `compute` does that is not a knob.
+        layers: names `compute` reads, model layers or `"input"`/`"image"`.
+        compute: the computation on the (batch-selected) `T`.
+        knobs: values passed to `compute` after `T`.
+        description: readable text.
+        checks: `check(shapes, batch)` callables; see `Objective.validate`.
+        batch: `None` for the whole batch, or the index of one batch item.
+        structure: extra hashable settings that change the computation (not knobs).
+    """
+    layers = tuple(layers)
+    knobs = list(knobs)
+    checks = list(checks)
+    fn = compute
+    if batch is not None:
+        batch = check_whole("batch", batch)
+        knobs.append(batch)
+        checks.append(_batch_index_check(batch))
+        description = f"{description} [batch {batch}]"
+
+        def fn(T, *knobs):
+            item = tf.reshape(knobs[-1], [1])
+            return compute(lambda name: tf.gather(T(name), item), *knobs[:-1])
+
+    key = (kind, layers, tuple(structure), batch is not None)
+    return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks)
+
+
+def activation(T, name):
+    """`T(name)` as float32, so objectives behave the same under mixed precision."""
+    return tf.cast(T(name), tf.float32)
+
+
+def item_axes(x) -> list:
+    """Every axis but the batch axis, for per-item reductions."""
+    return list(range(1, x.shape.rank))
+
+
+def per_item_mean(x):
+    """Mean over every axis but the first: one value per batch item."""
+    return tf.reduce_mean(x, axis=item_axes(x))
+
+
+def check_layer_name(layer) -> str:
+    if not isinstance(layer, str) or not layer:
+        raise TypeError(f"Expected a layer name (a non-empty string). Received: layer={layer!r}")
+    return layer
+
+
+def check_whole(name, value, minimum=0) -> int:
+    """Construction-time check that an index is a whole number >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"Expected `{name}` to be a whole number. Received: {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"Expected `{name}` >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_real(name, value, minimum=None, exclusive=False) -> float:
+    """Construction-time check that a setting is a finite number, optionally bounded below."""
+    if not is_number(value):
+        raise TypeError(f"Expected a number for `{name}`. Received: {name}={value!r}")
+    too_small = minimum is not None and (value <= minimum if exclusive else value < minimum)
+    if too_small or not np.isfinite(value):
+        bound = "" if minimum is None else (f" > {minimum}" if exclusive else f" >= {minimum}")
+        raise ValueError(f"Expected `{name}` to be a finite number{bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+def layer_shape(shapes, layer) -> tuple:
+    """The per-example shape of `layer`, or a `ValueError` naming close matches."""
+    if layer in SPECIAL_INPUTS:
+        return None
+    if layer not in shapes:
+        close = difflib.get_close_matches(layer, list(shapes), n=3)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"No shape known for layer {layer!r}.{hint} Received: layer={layer!r}")
+    return tuple(shapes[layer])
+
+
+def check_in_range(noun, value, size, layer, where=""):
+    """Raises if `value` is outside `[0, size - 1]`; `size=None` (unknown) passes."""
+    if size is not None and not 0 <= value < size:
+        raise ValueError(
+            f"Expected a {noun} in [0, {size - 1}] for layer {layer!r}{where}. Received: {noun}={value}"
+        )
+
+
+def require_grid(shape, layer, kind):
+    """Raises unless the per-example shape is a spatial grid `(height, width, channels)`."""
+    if shape is not None and len(shape) != 3:
+        raise ValueError(
+            f"{kind} needs a layer with a spatial grid (per-example shape (height, width, channels)), but "
+            f"layer {layer!r} has per-example shape {tuple(shape)}. Use channel or class_logit for it. "
+            f"Received: layer={layer!r}"
+        )
+
+
+def channel_check(layer, index, noun="channel"):
+    """A `validate` check that `index` is one of the layer's channels (its last axis)."""
+
+    def check(shapes, batch):
+        shape = layer_shape(shapes, layer)
+        if shape is not None:
+            check_in_range(noun, index, shape[-1], layer)
+
+    return check
+
+
+def batch_size_check(kind, minimum=2):
+    """A `validate` check for objectives that compare the images of a batch with each other."""
+
+    def check(shapes, batch):
+        if batch < minimum:
+            raise ValueError(
+                f"{kind} needs batch >= {minimum}: it compares the images of a batch with each other. "
+                f"Received: batch={batch}"
+            )
+
+    return check
+
+
+def _batch_index_check(index):
+    def check(shapes, batch):
+        if not 0 <= index < batch:
+            raise ValueError(
+                f"Expected a batch index in [0, {batch - 1}] (the render has batch={batch}). "
+                f"Received: batch={index}"
+            )
+
+    return check

@@ -1,0 +1,430 @@
+"""Objectives: what a visualisation maximises (Lucid's `optvis.objectives`).
+
+An objective scores the activations of a batch of images; the renderer makes it grow. Objectives
+combine linearly and may mix layers freely:
+
+```python
+obj = channel("block4_conv3", 42) - 0.5 * channel("block5_conv1", 7) - 1e-3 * total_variation()
+```
+
+Conventions shared by the whole library:
+- Higher is better. Penalties (`total_variation`, `L1`, `L2`, `Lp`, `blur_input_each_step`,
+  `alpha_penalty`) return a positive amount to reduce, so they are subtracted; `diversity` and
+  `alignment` are already "higher is better" and are added.
+- Values are averaged over the batch, so weights mean the same at any batch size. `batch=i` scores
+  only batch item `i` instead.
+- Every number a user may change (channel, position, weight, direction vector) is a knob: a new value
+  reuses the compiled step. Positions follow the image: `x` is the column, `y` the row. (Lucid indexes
+  `layer[:, x, y]`, i.e. its `x` is the row.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from lucidwidget.optvis.objective_base import (
+    Objective,
+    activation,
+    batch_size_check,
+    channel_check,
+    check_in_range,
+    check_layer_name,
+    check_real,
+    check_whole,
+    layer_shape,
+    leaf,
+    per_item_mean,
+    require_grid,
+)
+from lucidwidget.optvis.regularizers import L1, L2, Lp, alpha_penalty, blur_input_each_step, total_variation
+
+__all__ = [
+    "L1", "L2", "Lp", "Objective", "alignment", "alpha_penalty", "as_objective", "blur_input_each_step",
+    "channel", "channel_interpolate", "class_logit", "deepdream", "direction", "direction_neuron",
+    "diversity", "feature_mask", "layer", "neuron", "random_direction", "total_variation",
+]
+
+COSSIM_FLOOR = 0.1
+"""Lucid floors the cosine at 0.1 before raising it to `cossim_pow`, so anti-aligned activations still
+get a gradient pushing them towards the direction."""
+
+COSSIM_EPSILON = 1e-4
+"""Added inside vector norms so a cosine stays finite, with a defined gradient, where activations are 0."""
+
+GRAM_EPSILON = 1e-10
+"""Floor on a Gram matrix's squared norm when `diversity` normalises it (an all-zero Gram stays 0)."""
+
+ALIGNMENT_MAX_DISTANCE = 4
+"""`alignment` compares each batch item with the next four, as Lucid does."""
+
+
+def _grid_point(acts, layer, kind, has_x, has_y, position):
+    """Activations at one grid position, `(B, H, W, C) -> (B, C)`; a missing x or y means the centre."""
+    require_grid(tuple(acts.shape[1:]), layer, kind)
+    x = position[0] if has_x else _centre(acts, axis=2)
+    y = position[-1] if has_y else _centre(acts, axis=1)
+    return tf.gather(tf.gather(acts, y, axis=1), x, axis=1)
+
+
+def _centre(acts, axis):
+    size = acts.shape[axis]
+    return (size if size is not None else tf.shape(acts)[axis]) // 2
+
+
+def _position(x, y):
+    """Checked `x` and `y`, the knobs of those given, and the position as text for a description."""
+    x = None if x is None else check_whole("x", x)
+    y = None if y is None else check_whole("y", y)
+    text = f"x={'centre' if x is None else x}, y={'centre' if y is None else y}"
+    return x, y, [v for v in (x, y) if v is not None], text
+
+
+def _grid_check(layer, kind, x, y):
+    def check(shapes, batch):
+        shape = layer_shape(shapes, layer)
+        require_grid(shape, layer, kind)
+        if shape is None:
+            return
+        height, width = shape[0], shape[1]
+        where = f" (its grid is {height}x{width}, height x width)"
+        if x is not None:
+            check_in_range("x", x, width, layer, where)
+        if y is not None:
+            check_in_range("y", y, height, layer, where)
+
+    return check
+
+
+def neuron(layer, n_channel, x=None, y=None, batch=None):
+    """Visualise a single neuron: one channel at one spatial position.
+
+    Args:
+        layer: layer name.
+        n_channel: channel index.
+        x: column of the neuron. Defaults to the centre of the layer's grid.
+        y: row of the neuron. Defaults to the centre of the layer's grid.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+    """
+    layer = check_layer_name(layer)
+    n_channel = check_whole("n_channel", n_channel)
+    x, y, position, where = _position(x, y)
+    has_x, has_y = x is not None, y is not None
+
+    def compute(T, channel, *position):
+        units = _grid_point(activation(T, layer), layer, "neuron", has_x, has_y, position)
+        return tf.reduce_mean(tf.gather(units, channel, axis=-1))
+
+    return leaf("neuron", [layer], compute, [n_channel, *position], batch=batch, structure=(has_x, has_y),
+                description=f"neuron {layer}:{n_channel} at {where}",
+                checks=[channel_check(layer, n_channel), _grid_check(layer, "neuron", x, y)])
+
+
+def _unit_mean(layer, index, arg, noun, kind, batch):
+    """Mean of one unit of the last axis: a channel of a conv layer, a logit of a dense layer."""
+    layer = check_layer_name(layer)
+    index = check_whole(arg, index)
+
+    def compute(T, index):
+        return tf.reduce_mean(tf.gather(activation(T, layer), index, axis=-1))
+
+    return leaf("unit_mean", [layer], compute, [index], batch=batch, description=f"{kind} {layer}:{index}",
+                checks=[channel_check(layer, index, noun)])
+
+
+def channel(layer, n_channel, batch=None):
+    """Visualise a channel: its activation averaged over every spatial position.
+
+    Args:
+        layer: layer name.
+        n_channel: channel index.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+    """
+    return _unit_mean(layer, n_channel, "n_channel", "channel", "channel", batch)
+
+
+def class_logit(layer, label, batch=None):
+    """Visualise a class: the value of unit `label` of a layer, e.g. the pre-softmax logit of `predictions`.
+
+    On a spatial layer this is the same as `channel`.
+
+    Args:
+        layer: layer name, typically the classifier head read before its softmax.
+        label: class index.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+    """
+    return _unit_mean(layer, label, "label", "label", "class_logit", batch)
+
+
+def _layer_mean(layer, kind, square, batch):
+    layer = check_layer_name(layer)
+
+    def compute(T):
+        acts = activation(T, layer)
+        return tf.reduce_mean(tf.square(acts) if square else acts)
+
+    return leaf(kind, [layer], compute, batch=batch, description=f"{kind} {layer}")
+
+
+def deepdream(layer, batch=None):
+    """DeepDream: the mean of the squared activations of a whole layer, amplifying whatever it sees.
+
+    Args:
+        layer: layer name.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+    """
+    return _layer_mean(layer, "deepdream", True, batch)
+
+
+def layer(layer, batch=None):
+    """The mean activation of a whole layer (unsquared; `deepdream` squares it first).
+
+    Args:
+        layer: layer name.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+    """
+    return _layer_mean(layer, "layer", False, batch)
+
+
+def _dot_cossim(acts, vec, cossim_pow):
+    """Mean of `dot(acts, vec) * max(0.1, cossim(acts, vec)) ** cossim_pow` over all positions.
+
+    With `cossim_pow = 0` this is the plain dot product; larger powers favour activations pointing the
+    same way as `vec` over ones that are merely large.
+    """
+    dot = tf.reduce_sum(acts * vec, axis=-1)
+    acts_norm = tf.sqrt(tf.reduce_sum(tf.square(acts), axis=-1) + COSSIM_EPSILON**2)
+    vec_norm = tf.sqrt(tf.reduce_sum(tf.square(vec)) + COSSIM_EPSILON**2)
+    cossim = tf.maximum(COSSIM_FLOOR, dot / (acts_norm * vec_norm))
+    return tf.reduce_mean(dot * tf.pow(cossim, cossim_pow))
+
+
+def _check_vector(vec):
+    array = np.asarray(vec)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"Expected a 1-D vector of numbers, one per channel. Received: vec={vec!r}")
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)) or not np.any(array):
+        raise ValueError(f"Expected a finite, non-zero direction vector. Received: vec={vec!r}")
+    return array
+
+
+def _vector_check(layer, vec):
+    def check(shapes, batch):
+        shape = layer_shape(shapes, layer)
+        if shape is not None and shape[-1] != vec.size:
+            raise ValueError(
+                f"Expected a direction vector of length {shape[-1]} (the channels of layer {layer!r}). "
+                f"Received: len(vec)={vec.size}"
+            )
+
+    return check
+
+
+def _direction(layer, vec, batch, cossim_pow, description):
+    layer = check_layer_name(layer)
+    vec = _check_vector(vec)
+    cossim_pow = check_real("cossim_pow", cossim_pow, minimum=0)
+    suffix = f" (cossim_pow={cossim_pow:g})" if cossim_pow else ""
+
+    def compute(T, vec, cossim_pow):
+        return _dot_cossim(activation(T, layer), vec, cossim_pow)
+
+    return leaf("direction", [layer], compute, [vec, cossim_pow], batch=batch,
+                description=description + suffix, checks=[_vector_check(layer, vec)])
+
+
+def direction(layer, vec, batch=None, cossim_pow=0):
+    """Visualise a direction in activation space: the dot product with `vec` at every position, averaged.
+
+    Args:
+        layer: layer name.
+        vec: one weight per channel of the layer.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+        cossim_pow: how strongly to reward pointing the same way as `vec` rather than being large.
+            Defaults to 0 (plain dot product).
+    """
+    return _direction(layer, vec, batch, cossim_pow, f"direction {layer}")
+
+
+def random_direction(layer, channels, seed=0, batch=None, cossim_pow=0):
+    """`direction` along a seeded random unit vector: a look at what mixtures of channels encode.
+
+    Args:
+        layer: layer name.
+        channels: number of channels of the layer (the vector's length).
+        seed: picks the vector; the same seed always gives the same direction. Defaults to 0.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+        cossim_pow: see `direction`. Defaults to 0.
+    """
+    channels = check_whole("channels", channels, minimum=1)
+    seed = check_whole("seed", seed)
+    vec = np.random.default_rng(seed).standard_normal(channels)
+    return _direction(layer, vec / np.linalg.norm(vec), batch, cossim_pow,
+                      f"random_direction {layer} (seed {seed})")
+
+
+def direction_neuron(layer, vec, x=None, y=None, batch=None, cossim_pow=0):
+    """`direction` at a single spatial position instead of averaged over all of them.
+
+    Args:
+        layer: layer name.
+        vec: one weight per channel of the layer.
+        x: column. Defaults to the centre of the layer's grid.
+        y: row. Defaults to the centre of the layer's grid.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+        cossim_pow: see `direction`. Defaults to 0.
+    """
+    layer = check_layer_name(layer)
+    vec = _check_vector(vec)
+    cossim_pow = check_real("cossim_pow", cossim_pow, minimum=0)
+    x, y, position, where = _position(x, y)
+    has_x, has_y = x is not None, y is not None
+
+    def compute(T, vec, cossim_pow, *position):
+        units = _grid_point(activation(T, layer), layer, "direction_neuron", has_x, has_y, position)
+        return _dot_cossim(units, vec, cossim_pow)
+
+    return leaf("direction_neuron", [layer], compute, [vec, cossim_pow, *position], batch=batch,
+                structure=(has_x, has_y), description=f"direction_neuron {layer} at {where}",
+                checks=[_vector_check(layer, vec), _grid_check(layer, "direction_neuron", x, y)])
+
+
+def diversity(layer):
+    """Encourage the images of a batch to differ in style: add it, `obj + w * diversity(layer)`.
+
+    Each image's Gram matrix of the layer's channels (its "style") is flattened and normalised; the
+    value is minus the mean cosine similarity over all pairs of distinct images, in [-1, 1] (Lucid's
+    diversity divided by batch - 1, so its weight does not depend on the batch size). Needs batch >= 2.
+
+    Args:
+        layer: layer name.
+    """
+    layer = check_layer_name(layer)
+
+    def compute(T):
+        acts = activation(T, layer)
+        count = tf.shape(acts)[0]
+        flat = tf.reshape(acts, [count, -1, acts.shape[-1]])
+        grams = tf.reshape(tf.matmul(flat, flat, transpose_a=True), [count, -1])
+        grams = tf.math.l2_normalize(grams, axis=1, epsilon=GRAM_EPSILON)
+        similarity = tf.matmul(grams, grams, transpose_b=True)
+        pairs = tf.cast(count * (count - 1), tf.float32)
+        return -tf.math.divide_no_nan(tf.reduce_sum(similarity) - tf.linalg.trace(similarity), pairs)
+
+    return leaf("diversity", [layer], compute, description=f"diversity {layer}",
+                checks=[batch_size_check("diversity")])
+
+
+def alignment(layer, decay_ratio=2):
+    """Encourage neighbouring images of a batch to look alike (for interpolations): add it.
+
+    Minus the sum, over pairs of batch items at most four apart, of the mean squared difference of
+    their activations, each divided by `decay_ratio ** distance`. Needs batch >= 2.
+
+    Args:
+        layer: layer name.
+        decay_ratio: how much less pairs further apart count. Defaults to 2.
+    """
+    layer = check_layer_name(layer)
+    decay_ratio = check_real("decay_ratio", decay_ratio, minimum=0, exclusive=True)
+
+    def compute(T, decay_ratio):
+        acts = activation(T, layer)
+        total = tf.constant(0.0)
+        for distance in range(1, ALIGNMENT_MAX_DISTANCE + 1):
+            gaps = per_item_mean(tf.square(acts[distance:] - acts[:-distance]))
+            total = total + tf.reduce_sum(gaps) / tf.pow(decay_ratio, float(distance))
+        return -total
+
+    return leaf("alignment", [layer], compute, [decay_ratio], description=f"alignment {layer}",
+                checks=[batch_size_check("alignment")])
+
+
+def channel_interpolate(layer1, n_channel1, layer2, n_channel2):
+    """Interpolate between two channels across the batch.
+
+    Batch item `i` of `B` maximises `(1 - t) * channel1 + t * channel2` with `t = i / (B - 1)`: the
+    first image shows channel 1, the last channel 2. Averaged over the batch (Lucid sums). Needs
+    batch >= 2; add `alignment` to keep neighbouring images alike.
+
+    Args:
+        layer1: layer of the first channel.
+        n_channel1: first channel index.
+        layer2: layer of the second channel.
+        n_channel2: second channel index.
+    """
+    layer1, layer2 = check_layer_name(layer1), check_layer_name(layer2)
+    n_channel1 = check_whole("n_channel1", n_channel1)
+    n_channel2 = check_whole("n_channel2", n_channel2)
+
+    def compute(T, channel1, channel2):
+        first = per_item_mean(tf.gather(activation(T, layer1), channel1, axis=-1))
+        second = per_item_mean(tf.gather(activation(T, layer2), channel2, axis=-1))
+        count = tf.shape(first)[0]
+        t = tf.cast(tf.range(count), tf.float32) / tf.cast(tf.maximum(count - 1, 1), tf.float32)
+        return tf.reduce_mean((1.0 - t) * first + t * second)
+
+    return leaf("channel_interpolate", [layer1, layer2], compute, [n_channel1, n_channel2],
+                description=f"channel_interpolate {layer1}:{n_channel1} -> {layer2}:{n_channel2}",
+                checks=[channel_check(layer1, n_channel1), channel_check(layer2, n_channel2),
+                        batch_size_check("channel_interpolate")])
+
+
+def _mask_check(layer, mask):
+    def check(shapes, batch):
+        shape = layer_shape(shapes, layer)
+        if shape is not None and tuple(shape) != mask.shape:
+            raise ValueError(
+                f"Expected a feature mask of shape {tuple(shape)} (one example of layer {layer!r}). "
+                f"Received: mask.shape={mask.shape}"
+            )
+
+    return check
+
+
+def feature_mask(layer, mask, batch=None):
+    """The MEAN activation of the units a binary mask selects (cnnpref's "units chosen by a feature mask").
+
+    Args:
+        layer: layer name.
+        mask: 0/1 array with the shape of one example of the layer, e.g. `(14, 14, 512)` or `(1000,)`;
+            1 marks a target unit. At least one unit must be selected.
+        batch: index of the batch item to optimise. Defaults to `None` (all items).
+    """
+    layer = check_layer_name(layer)
+    array = np.asarray(mask)
+    if array.ndim == 0 or not np.isin(array, (0, 1)).all():
+        raise ValueError(f"Expected a binary (0/1) mask array. Received: mask={mask!r}")
+    if not array.any():
+        raise ValueError("Expected a mask that selects at least one unit. Received: a mask of zeros")
+    array = array.astype(np.float32)
+
+    def compute(T, mask):
+        acts = activation(T, layer)
+        selected_units = tf.cast(tf.shape(acts)[0], tf.float32) * tf.reduce_sum(mask)
+        return tf.reduce_sum(acts * mask) / selected_units
+
+    return leaf("feature_mask", [layer], compute, [array], batch=batch,
+                description=f"feature_mask {layer} ({int(array.sum())} units)", checks=[_mask_check(layer, array)])
+
+
+def as_objective(spec):
+    """Turns a user's objective specification into an `Objective`.
+
+    Args:
+        spec: an `Objective` (returned as is), `"layer:channel"` (a `channel` objective), or any
+            expression `lucidwidget.optvis.expression.parse` accepts, e.g.
+            `"block4_conv3:42 - 0.5*block5_conv1:7"`.
+    """
+    if isinstance(spec, Objective):
+        return spec
+    if isinstance(spec, str):
+        # Imported here because the expression parser builds its objectives from this module.
+        from lucidwidget.optvis import expression
+
+        return expression.parse(spec)
+    raise TypeError(
+        "Expected an Objective, a 'layer:channel' string or an objective expression such as "
+        f"'block4_conv3:42 - 0.5*block5_conv1:7'. Received: spec={spec!r}"
+    )
