@@ -17,6 +17,7 @@ spatial transforms keep the image's shape; see `jitter`.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 
 import numpy as np
@@ -61,6 +62,59 @@ class Transform(Knobbed):
         return f"Transform({self.key!r}, knobs=({knobs}))"
 
 
+class AffineTransform(Transform):
+    """A transform that resamples through a random per-example affine map.
+
+    Args:
+        draw: `draw(batch, rng, *knobs) -> (linear, shift)`, the maps for `warp.affine_warp`.
+        knobs: as for `Transform`.
+        key: as for `Transform`.
+
+    `apply_transforms` chains consecutive affine transforms into one map and resamples once, which is
+    both faster (one warp instead of four for `standard_transforms`) and sharper (one interpolation).
+    """
+
+    def __init__(self, draw, knobs=(), key=None):
+        self.draw = draw
+        super().__init__(functools.partial(_warp_with, draw), knobs, key)
+
+
+def _warp_with(draw, images, rng, *knobs):
+    linear, shift = draw(tf.shape(images)[0], rng, *knobs)
+    return warp.affine_warp(images, linear, shift)
+
+
+def _chain(first, then):
+    """The single map equal to resampling by `first`, then by `then`.
+
+    Resampling by (L1, s1) then (L2, s2) reads the input at `c + L1 L2 (p - c) - (L1 s2 + s1)`. Written as
+    multiply-adds rather than matmuls for the reason given in `warp.affine_warp` (TF32 on GPUs).
+    """
+    (linear, shift), (next_linear, next_shift) = first, then
+    chained = tf.reduce_sum(linear[:, :, :, None] * next_linear[:, None, :, :], axis=2)
+    return chained, shift + tf.reduce_sum(linear * next_shift[:, None, :], axis=-1)
+
+
+def apply_transforms(transforms, images, rng, knobs):
+    """Applies `transforms` in order, taking their knobs from the flat sequence `knobs`.
+
+    Runs of consecutive `AffineTransform`s are chained into one map and resampled once; the random
+    draws happen in the same order as applying each transform on its own.
+    """
+    pending = None
+    for t, own in zip(transforms, split_knobs(knobs, transforms)):
+        if isinstance(t, AffineTransform):
+            step = t.draw(tf.shape(images)[0], rng, *own)
+            pending = step if pending is None else _chain(pending, step)
+            continue
+        if pending is not None:
+            images, pending = warp.affine_warp(images, *pending), None
+        images = t.fn(images, rng, *own)
+    if pending is not None:
+        images = warp.affine_warp(images, *pending)
+    return images
+
+
 def compose(transforms) -> Transform:
     """Chains transforms into one that applies each in order; knobs and signatures concatenate."""
     transforms = list(transforms)
@@ -72,9 +126,7 @@ def compose(transforms) -> Transform:
             )
 
     def apply(images, rng, *knobs):
-        for t, own in zip(transforms, split_knobs(knobs, transforms)):
-            images = t.fn(images, rng, *own)
-        return images
+        return apply_transforms(transforms, images, rng, knobs)
 
     knobs = [k for t in transforms for k in t.knobs]
     return Transform(apply, knobs, key=("compose", tuple(t.signature for t in transforms)))
@@ -118,10 +170,8 @@ def _check_list(name, values, minimum=None):
     return np.asarray(values, np.float32)
 
 
-def _jitter_fn(images, rng, distance):
-    batch = tf.shape(images)[0]
-    shift = warp.random_offsets(distance, batch, rng)
-    return warp.affine_warp(images, warp.identity_matrices(batch), shift)
+def _jitter_draw(batch, rng, distance):
+    return warp.identity_matrices(batch), warp.random_offsets(distance, batch, rng)
 
 
 def jitter(d) -> Transform:
@@ -135,13 +185,11 @@ def jitter(d) -> Transform:
         d: largest shift in pixels, >= 0; a fractional part is dropped.
     """
     _check_number("d", d, minimum=0)
-    return Transform(_jitter_fn, (np.float32(d),), key=("jitter",))
+    return AffineTransform(_jitter_draw, (np.float32(d),), key=("jitter",))
 
 
-def _random_scale_fn(images, rng, scales):
-    batch = tf.shape(images)[0]
-    linear = warp.scale_matrices(warp.random_choice(scales, batch, rng))
-    return warp.affine_warp(images, linear, tf.zeros([batch, 2]))
+def _random_scale_draw(batch, rng, scales):
+    return warp.scale_matrices(warp.random_choice(scales, batch, rng)), tf.zeros([batch, 2])
 
 
 def random_scale(scales) -> Transform:
@@ -153,13 +201,11 @@ def random_scale(scales) -> Transform:
     Args:
         scales: list of positive factors; `1.1` enlarges content by 10%.
     """
-    return Transform(_random_scale_fn, (_check_list("scales", scales, minimum=0),), key=("random_scale",))
+    return AffineTransform(_random_scale_draw, (_check_list("scales", scales, minimum=0),), key=("random_scale",))
 
 
-def _random_rotate_fn(images, rng, angles):
-    batch = tf.shape(images)[0]
-    linear = warp.rotation_matrices(warp.random_choice(angles, batch, rng))
-    return warp.affine_warp(images, linear, tf.zeros([batch, 2]))
+def _random_rotate_draw(batch, rng, angles):
+    return warp.rotation_matrices(warp.random_choice(angles, batch, rng)), tf.zeros([batch, 2])
 
 
 def random_rotate(angles, units="degrees") -> Transform:
@@ -173,7 +219,7 @@ def random_rotate(angles, units="degrees") -> Transform:
     radians = _check_list("angles", angles)
     if units == "degrees":
         radians = np.deg2rad(radians).astype(np.float32)
-    return Transform(_random_rotate_fn, (radians,), key=("random_rotate",))
+    return AffineTransform(_random_rotate_draw, (radians,), key=("random_rotate",))
 
 
 def pad(w, mode="reflect", constant_value=0.5) -> Transform:
