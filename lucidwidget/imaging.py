@@ -1,0 +1,255 @@
+"""NumPy images to PNG bytes, contact sheets and animated GIFs.
+
+Plain NumPy and Pillow, no TensorFlow, so the CLI, the widget and notebooks can display results
+without loading the engine. Images follow the engine's convention: float NHWC in [0, 1] (uint8 is
+accepted too), with 1 (grey), 3 (RGB) or 4 (RGBA) channels; a single image may be given as HWC.
+
+    sheet = tile(images, columns=4)          # (batch, h, w, c) -> one image
+    data = png_bytes(images, scale=2)        # for IPython.display.Image or the widget
+    save_gif("progress.gif", frames)         # one tiled frame per step snapshot
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+
+import numpy as np
+from PIL import Image
+
+CHANNELS = (1, 3, 4)
+"""Grey, RGB and RGBA: the channel counts an image can have."""
+
+UINT8_MAX = 255
+
+CHECKER_SIZE = 8
+"""Side in pixels of a checkerboard square behind transparent images (the usual editor pattern)."""
+
+CHECKER_SHADES = (0.8, 1.0)
+"""Light grey and white squares: transparency shows without hiding pale content."""
+
+GIF_FRAME_MS = 100
+"""Default time per GIF frame: 10 frames per second, smooth enough for an optimisation replay."""
+
+
+def as_batch(images) -> np.ndarray:
+    """Returns `images` as an NHWC array, checking the rank and the channel count.
+
+    Args:
+        images: array-like of shape (h, w, c) or (batch, h, w, c).
+    """
+    array = np.asarray(images)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4:
+        raise ValueError(
+            "Expected an image (height, width, channels) or a batch (batch, height, width, channels). "
+            f"Received: images with shape={array.shape}"
+        )
+    if array.shape[-1] not in CHANNELS:
+        raise ValueError(
+            f"Expected {' or '.join(map(str, CHANNELS))} channels (grey, RGB, RGBA) in the last axis. "
+            f"Received: images with shape={array.shape}"
+        )
+    if array.shape[0] == 0 or 0 in array.shape[1:3]:
+        raise ValueError(f"Expected at least one non-empty image. Received: images with shape={array.shape}")
+    if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"Expected float images in [0, 1] or uint8 images. Received: dtype={array.dtype}")
+    return array
+
+
+def to_float(images) -> np.ndarray:
+    """Returns float32 images in [0, 1]; uint8 input is divided by 255."""
+    array = np.asarray(images)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / UINT8_MAX
+    return array.astype(np.float32)
+
+
+def to_uint8(images) -> np.ndarray:
+    """Converts float images in [0, 1] to uint8, clipping values outside and rounding half up.
+
+    Args:
+        images: float array of any shape, or a uint8 array (returned unchanged).
+
+    Returns:
+        A uint8 array of the same shape.
+    """
+    array = np.asarray(images)
+    if array.dtype == np.uint8:
+        return array
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"Expected float images in [0, 1] or uint8 images. Received: dtype={array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("Expected finite pixel values. Received: images containing NaN or infinity")
+    return np.floor(np.clip(array, 0.0, 1.0) * UINT8_MAX + 0.5).astype(np.uint8)
+
+
+def checkerboard(height, width, size=CHECKER_SIZE) -> np.ndarray:
+    """A (height, width) grey checkerboard with squares of `size` pixels, light shade at the origin."""
+    rows = (np.arange(height) // size)[:, None]
+    cols = (np.arange(width) // size)[None, :]
+    light, dark = CHECKER_SHADES[1], CHECKER_SHADES[0]
+    return np.where((rows + cols) % 2 == 0, light, dark).astype(np.float32)
+
+
+def composite_alpha(images, background="checkerboard") -> np.ndarray:
+    """Composites RGBA images over a background and returns RGB; other images pass through as float.
+
+    Args:
+        images: (h, w, c) or (batch, h, w, c) in [0, 1] (or uint8).
+        background: "checkerboard" (shows what is transparent), "white", "black", a grey level in
+            [0, 1] or an RGB triple. Defaults to "checkerboard".
+
+    Returns:
+        float32 images with the input's rank: 3 channels for RGBA input, else unchanged channels.
+    """
+    array = as_batch(images)
+    squeeze = np.ndim(images) == 3
+    array = to_float(array)
+    if array.shape[-1] == 4:
+        height, width = array.shape[1:3]
+        if isinstance(background, str):
+            named = {"white": 1.0, "black": 0.0}
+            if background == "checkerboard":
+                back = checkerboard(height, width)[None, :, :, None]
+            elif background in named:
+                back = np.float32(named[background])
+            else:
+                raise ValueError(
+                    "Expected background 'checkerboard', 'white', 'black', a grey level or an RGB triple. "
+                    f"Received: background={background!r}"
+                )
+        else:
+            back = np.asarray(background, np.float32)
+            if back.shape not in ((), (3,)) or not np.all((back >= 0) & (back <= 1)):
+                raise ValueError(
+                    f"Expected a grey level or an RGB triple in [0, 1]. Received: background={background!r}"
+                )
+        alpha = array[..., 3:]
+        array = array[..., :3] * alpha + back * (1.0 - alpha)
+    return array[0] if squeeze else array
+
+
+def tile(images, columns=None, padding=2, background=1.0) -> np.ndarray:
+    """Lays a batch out as one contact-sheet image, row by row.
+
+    Args:
+        images: (batch, h, w, c) or a single (h, w, c) image.
+        columns: images per row. Defaults to None: ceil(sqrt(batch)), a near-square sheet.
+        padding: pixels between neighbouring images (none around the border). Defaults to 2.
+        background: value in [0, 1] for the padding and empty cells. Defaults to 1.0 (white).
+
+    Returns:
+        (rows * h + (rows - 1) * padding, columns * w + (columns - 1) * padding, c) array with the
+        input's dtype (uint8 stays uint8).
+    """
+    array = as_batch(images)
+    count, height, width, channels = array.shape
+    columns = math.ceil(math.sqrt(count)) if columns is None else columns
+    if not isinstance(columns, int) or isinstance(columns, bool) or columns < 1:
+        raise ValueError(f"Expected columns to be a positive integer. Received: columns={columns!r}")
+    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+        raise ValueError(f"Expected padding to be an integer >= 0. Received: padding={padding!r}")
+    if not 0.0 <= background <= 1.0:
+        raise ValueError(f"Expected background in [0, 1]. Received: background={background!r}")
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    fill = to_uint8(np.float32(background)) if array.dtype == np.uint8 else background
+    sheet = np.full(
+        (rows * height + (rows - 1) * padding, columns * width + (columns - 1) * padding, channels),
+        fill,
+        dtype=array.dtype,
+    )
+    for index, image in enumerate(array):
+        top = (index // columns) * (height + padding)
+        left = (index % columns) * (width + padding)
+        sheet[top:top + height, left:left + width] = image
+    return sheet
+
+
+def resize(images, size) -> np.ndarray:
+    """Resizes every image to `size` (height, width) with bilinear filtering; returns float32 NHWC.
+
+    Args:
+        images: (h, w, c) or (batch, h, w, c) in [0, 1] (or uint8).
+        size: (height, width) in pixels.
+    """
+    array = to_float(as_batch(images))
+    height, width = size
+    if min(height, width) < 1:
+        raise ValueError(f"Expected a size of at least 1x1 pixels. Received: size={size!r}")
+    out = np.empty((array.shape[0], height, width, array.shape[-1]), np.float32)
+    for index, image in enumerate(array):
+        for channel in range(array.shape[-1]):
+            plane = Image.fromarray(np.ascontiguousarray(image[..., channel]))
+            out[index, ..., channel] = np.asarray(plane.resize((width, height), Image.Resampling.BILINEAR))
+    return out
+
+
+def _to_pil(images, scale, tile_kwargs) -> Image.Image:
+    """One Pillow image: batches are tiled, then upscaled by an integer factor with nearest pixels."""
+    sheet = to_uint8(tile(images, **tile_kwargs))
+    if scale is not None:
+        if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+            raise ValueError(f"Expected scale to be a positive integer. Received: scale={scale!r}")
+        sheet = sheet.repeat(scale, axis=0).repeat(scale, axis=1)
+    return Image.fromarray(sheet[..., 0] if sheet.shape[-1] == 1 else sheet)
+
+
+def png_bytes(images, scale=None, **tile_kwargs) -> bytes:
+    """Encodes an image, or a batch as a contact sheet, as PNG (RGBA keeps its transparency).
+
+    Args:
+        images: (h, w, c) or (batch, h, w, c) in [0, 1] (or uint8).
+        scale: integer upscaling factor with nearest-neighbour pixels, for small images. Defaults to
+            None (no scaling).
+        **tile_kwargs: `columns`, `padding`, `background`, as for `tile`.
+    """
+    buffer = io.BytesIO()
+    _to_pil(images, scale, tile_kwargs).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(path, images, scale=None, **tile_kwargs) -> str:
+    """Writes `png_bytes(images, scale, **tile_kwargs)` to `path` and returns the path."""
+    path = os.fspath(path)
+    with open(path, "wb") as file:
+        file.write(png_bytes(images, scale, **tile_kwargs))
+    return path
+
+
+def save_gif(path, frames, duration_ms=GIF_FRAME_MS, loop=0, scale=None, **tile_kwargs) -> str:
+    """Writes an animated GIF, one tiled frame per entry (keras-vis's optimisation replay).
+
+    GIF has no partial transparency, so RGBA frames are composited over white. Pillow merges
+    consecutive identical frames into one longer frame.
+
+    Args:
+        path: file to write.
+        frames: sequence of (batch, h, w, c) batches or (h, w, c) images, all the same shape.
+        duration_ms: display time per frame in milliseconds. Defaults to 100.
+        loop: times to repeat; 0 repeats forever. Defaults to 0.
+        scale: integer upscaling factor, as for `png_bytes`. Defaults to None.
+        **tile_kwargs: `columns`, `padding`, `background`, as for `tile`.
+
+    Returns:
+        The path written.
+    """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("Expected at least one frame. Received: frames=[]")
+    shapes = {np.shape(frame) for frame in frames}
+    if len(shapes) > 1:
+        raise ValueError(f"Expected frames of one shape. Received: frame shapes={sorted(shapes)}")
+    if isinstance(duration_ms, bool) or not (isinstance(duration_ms, (int, float)) and 0 < duration_ms < math.inf):
+        raise ValueError(f"Expected a positive duration. Received: duration_ms={duration_ms!r}")
+    pictures = [
+        _to_pil(composite_alpha(frame, background="white"), scale, tile_kwargs).convert("RGB")
+        for frame in frames
+    ]
+    path = os.fspath(path)
+    pictures[0].save(path, format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=duration_ms, loop=loop)
+    return path
