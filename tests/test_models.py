@@ -1,0 +1,449 @@
+"""lucidwidget.models: loading, layer lookup, and activation taps on every architecture family."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import functional_bn_residual, sequential_relu
+from lucidwidget.models import FeatureTap, LayerInfo, find_layer, list_models, load_model, visualizable_layers
+from lucidwidget.models.zoo import HED_MEAN_BGR, _hed_weights_path
+
+SIZE = 32
+
+
+def images(batch=2, size=SIZE, seed=0):
+    return tf.random.stateless_uniform((batch, size, size, 3), seed=(seed, 1))
+
+
+def submodel(model, name):
+    """The plain Keras way to read a layer of a Functional model (the reference for taps)."""
+    return keras.Model(model.inputs, model.get_layer(name).output)
+
+
+def conv_without_activation(layer, inputs):
+    return keras.ops.conv(inputs, layer.kernel, strides=layer.strides, padding=layer.padding) + layer.bias
+
+
+class Tripwire(keras.layers.Layer):
+    """Identity layer that counts how often its `call` runs (tests reset it after building)."""
+
+    calls = 0
+
+    def call(self, inputs):
+        self.calls += 1
+        return inputs
+
+
+def reset_tripwires(model):
+    for layer in model.layers:
+        if isinstance(layer, Tripwire):
+            layer.calls = 0
+
+
+# Zoo ------------------------------------------------------------------------------------------------
+
+
+def test_list_models_and_unknown_names():
+    names = list_models()
+    assert names[0] == "vgg16-hed"
+    assert {"VGG16", "ResNet50", "MobileNetV2", "InceptionV3"} <= set(names)
+    with pytest.raises(ValueError, match=r"Unknown model 'inceptoinv3'\. Did you mean 'InceptionV3'.*Received: name='inceptoinv3'"):
+        load_model("inceptoinv3")
+    with pytest.raises(TypeError, match="input_tensor"):
+        load_model("VGG16", weights=None, input_tensor=keras.Input((32, 32, 3)))
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, family, layer_name, input_size",
+    [
+        ("vgg16", {"include_top": False, "input_shape": (32, 32, 3)}, keras.applications.vgg16, "block4_conv3",
+         (32, 32)),
+        ("ResNet50", {"include_top": False, "input_shape": (32, 32, 3)}, keras.applications.resnet50,
+         "conv5_block3_out", (32, 32)),
+        ("MobileNetV2", {}, keras.applications.mobilenet_v2, "predictions", (224, 224)),
+        ("inception-v3", {"include_top": False}, keras.applications.inception_v3, "mixed4", None),
+    ],
+)
+def test_applications_take_unit_rgb_and_keep_layer_names(name, kwargs, family, layer_name, input_size):
+    model = load_model(name, weights=None, **kwargs)
+    layer, path = find_layer(model, layer_name)
+    assert layer.name == layer_name and path == (model.name,)
+    pixel = np.array([[[[1.0, 0.5, 0.0]]]], dtype="float32")
+    expected = family.preprocess_input(pixel * 255.0)
+    np.testing.assert_allclose(find_layer(model, "preprocess")[0](pixel), expected, rtol=1e-6, atol=1e-5)
+    tap = FeatureTap(model, [layer_name])
+    assert tap.input_size == input_size
+    height, width = input_size or (75, 75)
+    assert tap.output_shapes(height, width)[layer_name][-1] == layer.output.shape[-1]
+
+
+@pytest.mark.vgg
+def test_vgg16_hed_has_hed_weights_and_caffe_preprocessing(vgg16_hed):
+    convs = [layer for layer in vgg16_hed.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 13
+    with h5py.File(_hed_weights_path(), "r") as file:
+        kernel = file["block1/layers/conv2d/vars/0"][()]
+        bias = file["block5/layers/conv2d_2/vars/1"][()]
+    np.testing.assert_array_equal(vgg16_hed.get_layer("block1_conv1").kernel.numpy(), kernel)
+    np.testing.assert_array_equal(vgg16_hed.get_layer("block5_conv3").bias.numpy(), bias)
+    pixel = np.array([[[[1.0, 0.5, 0.0]]]], dtype="float32")
+    expected = np.array([0.0, 127.5, 255.0]) - np.array(HED_MEAN_BGR)
+    np.testing.assert_allclose(vgg16_hed.get_layer("preprocess")(pixel)[0, 0, 0], expected, rtol=1e-6)
+
+    tap = FeatureTap(vgg16_hed, ["block3_conv1", "block4_conv3"])
+    x = images(batch=1, size=64)
+    values = tap(x)
+    np.testing.assert_allclose(tf.nn.relu(values["block4_conv3"]), submodel(vgg16_hed, "block4_conv3")(x), atol=1e-4)
+    assert tap.output_shapes(64, 64) == {"block3_conv1": (16, 16, 256), "block4_conv3": (8, 8, 512)}
+    op_names = [op.name for op in tf.function(tap).get_concrete_function(tf.TensorSpec((1, 64, 64, 3))).graph.get_operations()]
+    assert any("block4_conv3" in n for n in op_names) and not any("block5" in n for n in op_names)
+    with pytest.raises(ValueError, match=r"Image size 8x8 is too small for layer 'block5_conv3' of 'vgg16': "
+                                         r"it needs at least 16x16\. Received: size=8"):
+        FeatureTap(vgg16_hed, ["block5_conv3"]).output_shapes(8, 8)
+
+
+# Layer lookup ---------------------------------------------------------------------------------------
+
+
+def _two_branches():
+    """Two nested models that both contain a layer named "conv"."""
+
+    def branch(name):
+        inputs = keras.Input((None, None, 3))
+        return keras.Model(inputs, keras.layers.Conv2D(4, 1, name="conv")(inputs), name=name)
+
+    inputs = keras.Input((None, None, 3))
+    merged = keras.layers.Concatenate(name="cat")([branch("a")(inputs), branch("b")(inputs)])
+    return keras.Model(inputs, merged, name="twins")
+
+
+def test_find_layer_resolves_nested_names_and_paths(nested_model, subclassed_model):
+    assert find_layer(nested_model, "inner_conv")[1] == ("outer", "inner")
+    assert find_layer(nested_model, "inner/inner_conv")[0] is nested_model.get_layer("inner").get_layer("inner_conv")
+    assert find_layer(nested_model, "outer/inner/inner_conv")[1] == ("outer", "inner")
+    assert find_layer(nested_model, "top_conv")[1] == ("outer",)
+    stem, path = find_layer(subclassed_model, "stem")
+    assert path == ("subclassed", "resnetish") and stem is subclassed_model.backbone.get_layer("stem")
+    assert find_layer(subclassed_model, "sub_head")[0] is subclassed_model.head
+
+    twins = _two_branches()
+    with pytest.raises(ValueError, match=r"ambiguous.*'twins/a/conv', 'twins/b/conv'"):
+        find_layer(twins, "conv")
+    assert find_layer(twins, "b/conv")[1] == ("twins", "b")
+    assert [info.name for info in visualizable_layers(twins)] == ["a/conv", "b/conv", "cat"]
+
+
+def test_find_layer_unknown_name_suggests_close_matches(nested_model):
+    with pytest.raises(ValueError, match=r"^No layer 'iner_conv' in model 'outer'\. Did you mean 'inner_conv'"
+                                         r".*Received: name='iner_conv'$"):
+        find_layer(nested_model, "iner_conv")
+    with pytest.raises(ValueError, match="No layer 'inner/top_conv'"):
+        find_layer(nested_model, "inner/top_conv")
+    with pytest.raises(ValueError, match="No layer 'iner_conv'"):
+        FeatureTap(nested_model, ["iner_conv"])
+
+
+def test_visualizable_layers(seq_model, resnet_model, classifier_model, subclassed_model):
+    assert visualizable_layers(seq_model) == [
+        LayerInfo("conv1", 8, True, "Conv2D"),
+        LayerInfo("pool1", 8, True, "MaxPooling2D"),
+        LayerInfo("conv2", 16, True, "Conv2D"),
+        LayerInfo("conv3", 12, True, "Conv2D"),
+    ]
+    names = [info.name for info in visualizable_layers(resnet_model)]
+    assert names == ["stem", "stem_relu", "res_a", "res_b", "res_add", "res_out", "head"]
+    assert visualizable_layers(classifier_model)[-2:] == [
+        LayerInfo("gap", 16, False, "GlobalAveragePooling2D"),
+        LayerInfo("predictions", 5, False, "Dense"),
+    ]
+    sub = visualizable_layers(subclassed_model)
+    assert sub[0].name == "stem" and sub[-1] == LayerInfo("sub_head", 3, False, "Dense")
+
+
+# Taps: values ---------------------------------------------------------------------------------------
+
+
+ARCHITECTURES = {
+    "seq_model": ["conv1", "conv2", "conv3"],
+    "resnet_model": ["stem_relu", "res_a", "res_add", "res_out", "head"],
+    "nested_model": ["outer_conv", "inner_conv", "top_conv"],
+    "classifier_model": ["c1", "c2", "predictions"],
+}
+
+
+def _reference_outputs(model, names, x):
+    """Each layer's ordinary output, computed with plain Keras."""
+    if model.name == "outer":
+        outer_conv = submodel(model, "outer_conv")(x)
+        inner_conv = model.get_layer("inner")(outer_conv)
+        return {"outer_conv": outer_conv, "inner_conv": inner_conv, "top_conv": model(x)}
+    return {name: submodel(model, name)(x) for name in names}
+
+
+@pytest.mark.parametrize("fixture", sorted(ARCHITECTURES))
+def test_tap_matches_layer_outputs(fixture, request):
+    model = request.getfixturevalue(fixture)
+    names = ARCHITECTURES[fixture]
+    x = images()
+    post = FeatureTap(model, names, preactivation=False)(x)
+    reference = _reference_outputs(model, names, x)
+    assert list(post) == names
+    for name in names:
+        np.testing.assert_allclose(post[name], reference[name], rtol=1e-6, atol=1e-6)
+
+
+def test_tap_matches_layer_outputs_of_subclassed_model(subclassed_model):
+    x = images()
+    post = FeatureTap(subclassed_model, ["res_add", "sub_head"], preactivation=False)(x)
+    np.testing.assert_allclose(post["res_add"], submodel(subclassed_model.backbone, "res_add")(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(post["sub_head"], subclassed_model(x), rtol=1e-6, atol=1e-6)
+
+
+def test_preactivation_is_the_value_before_the_activation(seq_model, resnet_model, nested_model, classifier_model):
+    x = images()
+    conv1 = seq_model.get_layer("conv1")
+    pre = FeatureTap(seq_model, ["conv1"])(x)["conv1"]
+    np.testing.assert_allclose(pre, conv_without_activation(conv1, x), rtol=1e-6, atol=1e-6)
+    assert float(tf.reduce_min(pre)) < 0
+
+    inner_conv = nested_model.get_layer("inner").get_layer("inner_conv")
+    pre = FeatureTap(nested_model, ["inner_conv", "top_conv"])(x)
+    inner_input = submodel(nested_model, "outer_conv")(x)
+    np.testing.assert_allclose(pre["inner_conv"], conv_without_activation(inner_conv, inner_input), rtol=1e-6, atol=1e-6)
+    top_input = nested_model.get_layer("inner")(inner_input)
+    top = nested_model.get_layer("top_conv")
+    np.testing.assert_allclose(pre["top_conv"], conv_without_activation(top, top_input), rtol=1e-6, atol=1e-6)
+
+    taps = FeatureTap(resnet_model, ["stem_relu", "res_out"])(x)
+    np.testing.assert_allclose(taps["stem_relu"], submodel(resnet_model, "stem_bn")(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(taps["res_out"], submodel(resnet_model, "res_add")(x), rtol=1e-6, atol=1e-6)
+
+    logits = FeatureTap(classifier_model, ["predictions"])(x)["predictions"]
+    dense = classifier_model.get_layer("predictions")
+    expected = submodel(classifier_model, "gap")(x) @ dense.kernel + dense.bias
+    np.testing.assert_allclose(logits, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(tf.nn.softmax(logits), classifier_model(x), rtol=1e-6, atol=1e-6)
+
+
+def test_downstream_layers_see_activated_values(seq_model):
+    x = images()
+    taps = FeatureTap(seq_model, ["conv1", "conv2"])(x)
+    conv2_input = seq_model.get_layer("pool1")(tf.nn.relu(taps["conv1"]))
+    np.testing.assert_allclose(taps["conv2"], conv_without_activation(seq_model.get_layer("conv2"), conv2_input),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_batchnorm_and_dropout_run_in_inference_mode(seq_model):
+    model = functional_bn_residual()
+    bn = model.get_layer("stem_bn")
+    bn.moving_mean.assign(np.full(8, 0.5, "float32"))
+    bn.moving_variance.assign(np.full(8, 4.0, "float32"))
+    x = images()
+    conv = conv_without_activation(model.get_layer("stem"), x)
+    expected = (conv - 0.5) / np.sqrt(4.0 + bn.epsilon)
+    np.testing.assert_allclose(FeatureTap(model, ["stem_bn"])(x)["stem_bn"], expected, rtol=1e-5, atol=1e-5)
+
+    tap = FeatureTap(seq_model, ["conv3"], preactivation=False)
+    np.testing.assert_allclose(tap(x)["conv3"], seq_model(x), rtol=1e-6, atol=1e-6)
+
+
+# Taps: truncation -----------------------------------------------------------------------------------
+
+
+def test_truncation_skips_later_layers_and_side_branches():
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="early")(inputs)
+    side = Tripwire(name="side")(inputs)
+    late = Tripwire(name="late")(keras.layers.Add(name="merge")([x, keras.layers.Conv2D(4, 1, name="c")(side)]))
+    model = keras.Model(inputs, late)
+    reset_tripwires(model)
+    tap = FeatureTap(model, ["early"])
+    tap(images())
+    tf.function(tap)(images())
+    assert model.get_layer("side").calls == 0 and model.get_layer("late").calls == 0
+    FeatureTap(model, ["merge"])(images())
+    assert model.get_layer("side").calls == 1 and model.get_layer("late").calls == 0
+
+
+class _WiredSubclass(keras.Model):
+    """Subclassed model: a Functional backbone with a tripwire inside, then a tripwire head."""
+
+    def __init__(self):
+        super().__init__(name="wired")
+        inputs = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="first")(inputs)
+        x = Tripwire(name="inside")(x)
+        self.backbone = keras.Model(inputs, keras.layers.Conv2D(4, 1, name="second")(x), name="backbone")
+        self.after = Tripwire(name="after")
+
+    def call(self, inputs):
+        return self.after(self.backbone(inputs))
+
+
+def test_truncation_in_subclassed_model():
+    model = _WiredSubclass()
+    model(images())
+    reset_tripwires(model)
+    reset_tripwires(model.backbone)
+    inside, after = model.backbone.get_layer("inside"), model.after
+    first = FeatureTap(model, ["first"])(images())["first"]
+    np.testing.assert_allclose(first, conv_without_activation(model.backbone.get_layer("first"), images()),
+                               rtol=1e-6, atol=1e-6)
+    assert inside.calls == 0 and after.calls == 0
+    FeatureTap(model, ["second"])(images())
+    assert inside.calls == 1 and after.calls == 0
+    assert "call" not in vars(model.backbone)
+
+
+# Taps: gradients ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture, name", [
+    ("seq_model", "conv3"),
+    ("resnet_model", "res_out"),
+    ("nested_model", "inner_conv"),
+    ("classifier_model", "predictions"),
+    ("subclassed_model", "res_add"),
+])
+def test_gradients_reach_the_image(fixture, name, request):
+    tap = FeatureTap(request.getfixturevalue(fixture), [name])
+
+    @tf.function
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = tf.reduce_sum(tap(x)[name][..., 0])
+        return tape.gradient(value, x)
+
+    g = gradient(images())
+    assert g.shape == (2, SIZE, SIZE, 3)
+    assert np.all(np.isfinite(g)) and float(tf.reduce_max(tf.abs(g))) > 0
+
+
+def _blocked_relu_model():
+    """Pre-ReLU value = sum of the pixel's channels - 1.5; then a linear 1x1 conv doubling it."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(1, 1, activation="relu", name="gate", kernel_initializer="ones",
+                            bias_initializer=keras.initializers.Constant(-1.5))(inputs)
+    x = keras.layers.Conv2D(1, 1, name="out", kernel_initializer=keras.initializers.Constant(2.0),
+                            bias_initializer="zeros")(x)
+    return keras.Model(inputs, x)
+
+
+def test_redirected_relu_only_changes_fully_blocked_examples():
+    tap = FeatureTap(_blocked_relu_model(), ["out"])
+    x = np.zeros((2, 2, 2, 3), "float32")
+    x[1, 0, 0] = 1.0  # example 1 has one unit on; example 0 is blocked everywhere
+
+    def gradient(redirect, sign):
+        x_t = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            loss = sign * tf.reduce_sum(tap(x_t, redirect_relu=redirect)["out"])
+        return tape.gradient(loss, x_t).numpy()
+
+    ordinary = gradient(False, -1.0)
+    np.testing.assert_array_equal(ordinary[0], 0.0)
+    expected_on = np.zeros((2, 2, 3), "float32")
+    expected_on[0, 0] = -2.0
+    np.testing.assert_array_equal(ordinary[1], expected_on)
+    redirected = gradient(True, -1.0)
+    np.testing.assert_array_equal(redirected[0], np.full((2, 2, 3), -2.0))  # pushes the pre-ReLU value up
+    np.testing.assert_array_equal(redirected[1], ordinary[1])
+    np.testing.assert_array_equal(gradient(True, 1.0)[0], 0.0)  # would push negative inputs further down
+
+
+def test_redirect_switch_is_a_tensor_without_retracing():
+    tap = FeatureTap(_blocked_relu_model(), ["out"])
+    traces = []
+
+    @tf.function
+    def gradient(x, redirect):
+        traces.append(1)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = -tf.reduce_sum(tap(x, redirect_relu=redirect)["out"])
+        return tape.gradient(loss, x)
+
+    x = tf.zeros((1, 2, 2, 3))
+    off, on = gradient(x, tf.constant(False)), gradient(x, tf.constant(True))
+    assert float(tf.reduce_max(tf.abs(off))) == 0.0 and float(tf.reduce_min(on)) == -2.0
+    assert len(traces) == 1
+    np.testing.assert_array_equal(gradient(x, tf.constant(1.0, tf.float32) * 0.0), off)
+
+
+def test_redirect_keeps_forward_values(seq_model):
+    x = images()
+    tap = FeatureTap(seq_model, ["conv3"])
+    np.testing.assert_array_equal(tap(x, redirect_relu=True)["conv3"], tap(x)["conv3"])
+
+
+# Taps: shapes ---------------------------------------------------------------------------------------
+
+
+def test_output_shapes_and_input_size(seq_model, classifier_model, subclassed_model):
+    tap = FeatureTap(seq_model, ["conv2", "conv1"])
+    assert tap.input_size is None
+    assert tap.output_shapes(32, 48) == {"conv1": (32, 48, 8), "conv2": (16, 24, 16)}
+    with pytest.raises(ValueError, match=r"Image size 1x1 is too small for layer 'conv2' of 'seq': "
+                                         r"it needs at least 2x2\. Received: size=1"):
+        tap.output_shapes(1, 1)
+    with pytest.raises(ValueError, match=r"positive integer\. Received: height=0"):
+        tap.output_shapes(0, 4)
+
+    fixed = FeatureTap(classifier_model, ["predictions"])
+    assert fixed.input_size == (32, 32)
+    assert fixed.output_shapes(32, 32) == {"predictions": (5,)}
+    with pytest.raises(ValueError, match=r"takes 32x32 images\. Received: size=\(32, 64\)"):
+        fixed.output_shapes(32, 64)
+    assert FeatureTap(sequential_relu(size=16), []).input_size == (16, 16)
+
+    sub = FeatureTap(subclassed_model, ["head", "sub_head"])
+    assert sub.input_size is None
+    assert sub.output_shapes(16, 16) == {"head": (8, 8, 10), "sub_head": (3,)}
+
+
+def test_subclassed_tap_leaves_no_hook_and_runs_in_tf_function(subclassed_model):
+    tap = FeatureTap(subclassed_model, ["stem"])
+    eager = tap(images())["stem"]
+    compiled = tf.function(tap)(images())["stem"]
+    np.testing.assert_allclose(eager, compiled, rtol=1e-6, atol=1e-6)
+    assert all("call" not in vars(layer) for layer in subclassed_model.layers)
+
+
+class _Block(keras.layers.Layer):
+    """A user's composite layer: two convolutions, the first with a fused ReLU."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv_a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="block_a")
+        self.conv_b = keras.layers.Conv2D(4, 1, name="block_b")
+
+    def call(self, inputs):
+        return self.conv_b(self.conv_a(inputs))
+
+
+class _BlockModel(keras.Model):
+    def __init__(self):
+        super().__init__(name="blocky")
+        self.block = _Block(name="block")
+        self.after = Tripwire(name="after")
+
+    def call(self, inputs):
+        return self.after(self.block(inputs))
+
+
+def test_tap_inside_a_composite_layer_of_a_subclassed_model():
+    model = _BlockModel()
+    x = images()
+    model(x)
+    model.after.calls = 0
+    assert [info.name for info in visualizable_layers(model)] == ["block_a", "block_b"]
+    assert find_layer(model, "block_a")[1] == ("blocky", "block")
+    pre = FeatureTap(model, ["block/block_a"])(x)["block/block_a"]
+    np.testing.assert_allclose(pre, conv_without_activation(model.block.conv_a, x), rtol=1e-6, atol=1e-6)
+    assert model.after.calls == 0
+    post = FeatureTap(model, ["block_b"], preactivation=False)(x, redirect_relu=True)["block_b"]
+    np.testing.assert_allclose(post, model(x), rtol=1e-6, atol=1e-6)
