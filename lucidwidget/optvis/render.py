@@ -1,0 +1,367 @@
+"""The render loop: optimise an image parameterisation so that an objective grows.
+
+`Renderer` owns a model and a cache of compiled *plans*. A plan is everything whose structure shapes
+the compiled step: the parameterisation (its variables), the optimizer (its slots), the transforms'
+and the objective's signatures and the activation tap. Everything a slider changes between runs (the
+channel, objective weights, transform strengths, learning rate, seed) is fed to the compiled step as
+tensors or assigned to existing variables, so those changes reuse the plan without a retrace.
+
+Steps run in chunks inside one compiled `tf.while_loop`: the image stays on the device and only the
+per-step objective values, plus the frames a callback asks for, are copied to the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from lucidwidget.models import FeatureTap, load_model, visualizable_layers
+from lucidwidget.optvis import objectives as objectives_lib
+from lucidwidget.optvis import optimizers as optimizers_lib
+from lucidwidget.optvis import param as param_lib
+from lucidwidget.optvis import transform as transform_lib
+from lucidwidget.optvis.step import Activations, Plan, Run, fit_to_model
+
+DEFAULT_SIZE = 128
+"""Image side used when the model accepts any size and the caller gives none (Lucid's default)."""
+
+OCTAVE_SCALE = 1.4
+"""Size ratio between consecutive octaves of progressive upscaling (the blog seed's octave idea)."""
+
+
+def _factory_key(factory):
+    """A structural key for a param factory, so an equal `functools.partial` reuses a plan."""
+    if isinstance(factory, functools.partial):
+        try:
+            key = (factory.func, factory.args, tuple(sorted(factory.keywords.items())))
+            hash(key)
+            return key
+        except TypeError:
+            return ("id", id(factory))
+    return factory
+
+
+def _check_positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _image_size(size, default):
+    if size is None:
+        return default
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return (_check_positive_int(size[0], "size"), _check_positive_int(size[1], "size"))
+    side = _check_positive_int(size, "size")
+    return (side, side)
+
+
+def _resize(images, size):
+    images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
+    if images.shape.rank == 3:
+        images = images[None]
+    return tf.clip_by_value(tf.image.resize(images, size, method="bilinear", antialias=True), 0.0, 1.0)
+
+
+class Renderer:
+    """Feature visualisation for one model, with compiled steps cached across runs.
+
+    Args:
+        model: a `keras.Model` taking RGB in [0, 1] (or see `preprocess`), or a zoo name such as
+            `"vgg16-hed"` (see `lucidwidget.models.list_models()`).
+        preactivation: objectives read a fused activation's input (Lucid's pre-ReLU, a classifier's
+            pre-softmax logit). Defaults to True.
+        preprocess: optional function applied to the [0, 1] RGB images before the model, for a user's
+            model that expects another range. Defaults to None.
+
+    Example:
+        >>> renderer = Renderer("vgg16-hed")
+        >>> images = renderer.render("block4_conv3:42", steps=128)
+        >>> images = renderer.render("block4_conv3:7", steps=128)   # reuses the compiled step
+    """
+
+    def __init__(self, model, *, preactivation=True, preprocess=None):
+        self.model = load_model(model) if isinstance(model, str) else model
+        self.preactivation = bool(preactivation)
+        self.preprocess = preprocess
+        self.trace_count = 0
+        self._plans = {}
+        self._taps = {}
+        self._layers = None
+        self._cancel = threading.Event()
+        self._busy = threading.Lock()
+
+    @property
+    def layers(self):
+        """Visualisable layers (`LayerInfo`) in forward order."""
+        if self._layers is None:
+            self._layers = visualizable_layers(self.model)
+        return self._layers
+
+    @property
+    def input_size(self):
+        """(height, width) the model requires, or None when it accepts any size."""
+        return self._tap(frozenset()).input_size
+
+    def cancel(self):
+        """Asks the running `render` to stop after its current chunk; safe from any thread."""
+        self._cancel.set()
+
+    def evaluate(self, objective, images):
+        """The objective's value on given RGB images in [0, 1], without transforms.
+
+        Useful to compare a visualisation with a photo, or a render with noise.
+        """
+        objective = objectives_lib.as_objective(objective)
+        images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
+        tap = self._tap(frozenset(objective.layers))
+        model_input = fit_to_model(images, tap, self.preprocess)
+        return float(objective(Activations(tap(model_input), model_input, images)))
+
+    def _tap(self, layers):
+        if layers not in self._taps:
+            self._taps[layers] = FeatureTap(self.model, sorted(layers), preactivation=self.preactivation)
+        return self._taps[layers]
+
+    def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients):
+        key = (
+            objective.signature,
+            tuple(t.signature for t in transforms),
+            _factory_key(factory),
+            size,
+            batch,
+            optimizer if isinstance(optimizer, str) else ("id", id(optimizer)),
+            bool(normalize_gradients),
+        )
+        plan = self._plans.get(key)
+        if plan is None:
+            image_param = factory(w=size[1], h=size[0], batch=batch, seed=None)
+            plan = Plan(
+                self,
+                objective,
+                transforms,
+                image_param,
+                optimizers_lib.get(optimizer),
+                self._tap(frozenset(objective.layers)),
+                normalize_gradients,
+            )
+            self._plans[key] = plan
+        return plan
+
+    def render(
+        self,
+        objective,
+        *,
+        size=None,
+        batch=1,
+        steps=256,
+        seed=None,
+        param=None,
+        transforms=None,
+        optimizer="adam",
+        learning_rate=None,
+        thresholds=None,
+        callbacks=(),
+        normalize_gradients=False,
+        redirect_relu_steps=0,
+        octaves=None,
+        init_images=None,
+    ):
+        """Optimises images for `objective` and returns them.
+
+        Args:
+            objective: an `Objective`, `"layer:channel"`, or an expression such as
+                `"block4_conv3:42 - 0.5*block5_conv1:7"`.
+            size: image side or (height, width). Defaults to the model's fixed input size, else 128.
+            batch: images optimised together. Defaults to 1.
+            steps: optimizer steps. Defaults to 256.
+            seed: makes the run deterministic. Defaults to None (a fresh random start).
+            param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)`, e.g.
+                `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum
+                with colour decorrelation).
+            transforms: list of `Transform`s applied each step. Defaults to
+                `transform.standard_transforms`; `[]` applies none.
+            optimizer: "adam", "sgd", "lbfgs" or a Keras optimizer. Defaults to "adam".
+            learning_rate: step size. Defaults to the optimizer's default (0.05 for Adam).
+            thresholds: steps at which to keep a copy of the images; the result is then a list with
+                one array per threshold and `steps` defaults to the largest. Defaults to None.
+            callbacks: objects with any of `on_render_begin(logs)`, `on_step_end(step, logs)`,
+                `on_frame(step, images)` (needs a `frame_interval` attribute, in seconds) and
+                `on_render_end(logs)`.
+            normalize_gradients: divide gradients by their standard deviation. Defaults to False.
+            redirect_relu_steps: use Lucid's redirected ReLU gradient for this many first steps, to
+                wake up dead units. Defaults to 0.
+            octaves: optimise in this many stages of growing size (each 1.4x the last), each
+                starting from the previous result. Defaults to None (one stage).
+            init_images: images in [0, 1] to start from instead of noise (keras-vis's seed image).
+
+        Returns:
+            float32 array (batch, height, width, 3), or 4 channels for an alpha parameterisation,
+            with values in [0, 1]; a list of such arrays when `thresholds` is given.
+        """
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("This Renderer is already rendering; call cancel() or wait for it to finish.")
+        try:
+            self._cancel.clear()
+            return self._render(
+                objectives_lib.as_objective(objective), size, batch, steps, seed, param, transforms,
+                optimizer, learning_rate, thresholds, list(callbacks), normalize_gradients,
+                redirect_relu_steps, octaves, init_images,
+            )
+        finally:
+            self._busy.release()
+
+    def _render(self, objective, size, batch, steps, seed, factory, transforms, optimizer, learning_rate,
+                thresholds, callbacks, normalize_gradients, redirect_relu_steps, octaves, init_images):
+        batch = _check_positive_int(batch, "batch")
+        if thresholds is not None:
+            thresholds = sorted({_check_positive_int(t, "thresholds") for t in thresholds})
+            if not thresholds:
+                raise ValueError("Expected at least one threshold. Received: thresholds=()")
+            steps = thresholds[-1] if steps is None else steps
+        steps = _check_positive_int(steps, "steps")
+        if thresholds is not None and thresholds[-1] > steps:
+            raise ValueError(f"Expected thresholds <= steps={steps}. Received: thresholds={thresholds}")
+        redirect_relu_steps = _check_positive_int(redirect_relu_steps, "redirect_relu_steps", minimum=0)
+        if learning_rate is not None:
+            learning_rate = optimizers_lib.check_learning_rate(learning_rate)
+        final_size = _image_size(size, self.input_size or (DEFAULT_SIZE, DEFAULT_SIZE))
+        transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
+        factory = param_lib.image if factory is None else factory
+        stages = self._stages(final_size, steps, octaves)
+
+        tap = self._tap(frozenset(objective.layers))
+        shapes = tap.output_shapes(*(self.input_size or stages[0][0]))
+        objective.validate(shapes, batch)
+
+        run = Run(
+            objective_knobs=[tf.constant(k) for k in objective.knobs],
+            transform_knobs=[tf.constant(k) for t in transforms for k in t.knobs],
+            redirect_until=tf.constant(redirect_relu_steps),
+            thresholds=thresholds,
+            callbacks=callbacks,
+            frame_callbacks=[c for c in callbacks if getattr(c, "frame_interval", None) is not None],
+        )
+        _call(callbacks, "on_render_begin", {
+            "steps": steps, "batch": batch, "size": final_size, "objective": objective.description,
+        })
+
+        started = time.perf_counter()
+        kept, images, done, value, cancelled = [], init_images, 0, float("nan"), False
+        for stage_size, stage_steps in stages:
+            plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients)
+            plan.param.reset(seed)
+            plan.rng.reset_from_seed(seed if seed is not None else np.random.default_rng().integers(2**62))
+            plan.optimizer.reset()
+            if learning_rate is not None:
+                plan.optimizer.set_learning_rate(learning_rate)
+            if images is not None:
+                plan.param.assign_image(_resize(images, stage_size))
+            done, value, cancelled, stage_kept = self._run_stage(plan, run, done, done + stage_steps)
+            kept += stage_kept
+            images = plan.param().numpy()
+            if cancelled:
+                break
+
+        _call(callbacks, "on_render_end", {
+            "steps": done, "cancelled": cancelled, "objective": value,
+            "seconds": time.perf_counter() - started,
+        })
+        if thresholds is not None:
+            return kept if kept else [images]
+        return images
+
+    def _stages(self, final_size, steps, octaves):
+        """(size, steps) per octave, smallest first; steps are shared out evenly."""
+        if octaves is None or octaves == 1:
+            return [(final_size, steps)]
+        octaves = _check_positive_int(octaves, "octaves")
+        if self.input_size is not None:
+            raise ValueError(
+                f"Octaves need a model that accepts any image size; this one requires {self.input_size}. "
+                f"Received: octaves={octaves}"
+            )
+        if octaves > steps:
+            raise ValueError(f"Expected octaves <= steps={steps}. Received: octaves={octaves}")
+        stages = []
+        for index in range(octaves):
+            factor = OCTAVE_SCALE ** (octaves - 1 - index)
+            stage_size = tuple(max(1, round(side / factor)) for side in final_size)
+            stage_steps = steps // octaves + (1 if index < steps % octaves else 0)
+            stages.append((stage_size, stage_steps))
+        return stages
+
+    def _run_stage(self, plan, run, step, end):
+        """Runs steps (step, end] in compiled chunks; returns (steps done, last value, cancelled, kept)."""
+        kept, value = [], float("nan")
+        next_frame = {id(c): 0.0 for c in run.frame_callbacks}
+        seconds_per_step = None
+        while step < end:
+            if self._cancel.is_set():
+                return step, value, True, kept
+            count = run.chunk_length(step, end, seconds_per_step)
+            began = time.perf_counter()
+            values, image = plan.run_chunk(
+                tf.constant(count), tf.constant(step), run.objective_knobs, run.transform_knobs, run.redirect_until
+            )
+            values = values.numpy()
+            elapsed = time.perf_counter() - began
+            if seconds_per_step is not None or step > 0:
+                seconds_per_step = elapsed / count
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise ValueError(
+                    f"The objective became {values[bad[0]]} at step {step + bad[0] + 1}. The learning rate is "
+                    f"probably too high for this objective; try a smaller one. "
+                    f"Received: learning_rate={plan.optimizer.learning_rate:g}"
+                )
+            steps_per_sec = count / elapsed if elapsed > 0 else float("inf")
+            for offset, value in enumerate(values.tolist(), start=1):
+                _call(run.callbacks, "on_step_end", step + offset,
+                      {"objective": value, "steps_per_sec": steps_per_sec})
+            step += count
+            if run.thresholds is not None and step in run.thresholds:
+                kept.append(image.numpy())
+            now = time.monotonic()
+            due = [c for c in run.frame_callbacks if step == end or now >= next_frame[id(c)]]
+            if due:
+                frame = image.numpy()
+                for callback in due:
+                    next_frame[id(callback)] = now + callback.frame_interval
+                    callback.on_frame(step, frame)
+        return step, value, False, kept
+
+
+def _call(callbacks, method, *args):
+    for callback in callbacks:
+        hook = getattr(callback, method, None)
+        if hook is not None:
+            hook(*args)
+
+
+@functools.lru_cache(maxsize=4)
+def _named_renderer(name, preactivation):
+    return Renderer(name, preactivation=preactivation)
+
+
+def render(model, objective, *, preactivation=True, preprocess=None, **kwargs):
+    """Renders `objective` on `model` and returns float32 images in [0, 1].
+
+    A thin wrapper around `Renderer(model).render(objective, **kwargs)`; see `Renderer.render` for the
+    arguments. Zoo names share a cached Renderer, so repeated calls reuse compiled steps.
+
+    Example:
+        >>> import lucidwidget as lw
+        >>> images = lw.render("vgg16-hed", "block4_conv3:42", steps=256, seed=0)
+        >>> images.shape
+        (1, 128, 128, 3)
+    """
+    if isinstance(model, str) and preprocess is None:
+        renderer = _named_renderer(model, bool(preactivation))
+    else:
+        renderer = Renderer(model, preactivation=preactivation, preprocess=preprocess)
+    return renderer.render(objective, **kwargs)

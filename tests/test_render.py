@@ -1,0 +1,237 @@
+"""The render loop: optimisation really raises the target, compiled steps are reused, runs are
+deterministic, cancellable and report progress, and bad settings fail clearly before any step."""
+
+import functools
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+import lucidwidget as lw
+from lucidwidget.optvis import objectives, param, transform
+from lucidwidget.optvis.render import Renderer
+
+FAST = dict(steps=48, seed=0)
+SMALL_TRANSFORMS = transform.preset(jitter=2, scale=0.05, rotate=5, pad=2)
+"""Lucid's standard transforms scaled to 32 px images (its 12 px pad would dominate them)."""
+
+
+def noise_baseline(renderer, objective, size, count=4):
+    """The objective on uniform noise images: what a render must beat by far."""
+    size = size or renderer.input_size[0]
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(count, size, size, 3)).astype(np.float32)
+    return np.array([renderer.evaluate(objective, images[i:i + 1]) for i in range(count)])
+
+
+def assert_raises_far_above_noise(renderer, objective, size=32, **kwargs):
+    settings = {"size": size, "transforms": SMALL_TRANSFORMS, "learning_rate": 0.1, **FAST, **kwargs}
+    images = renderer.render(objective, **settings)
+    rendered = renderer.evaluate(objective, images)
+    baseline = noise_baseline(renderer, objective, size)
+    spread = max(baseline.std(), 1e-3 * np.abs(baseline).max())
+    assert rendered > baseline.max() + 5 * spread, (rendered, baseline)
+    return images
+
+
+@pytest.mark.parametrize(
+    "fixture, objective",
+    [
+        ("seq_model", "conv3:5"),
+        ("resnet_model", "res_out:3"),
+        ("resnet_model", "stem_bn:2"),
+        ("nested_model", "inner_conv:4"),
+        ("nested_model", "inner/inner_conv:4 + top_conv:1"),
+        ("subclassed_model", "res_a:1"),
+    ],
+)
+def test_render_raises_target_far_above_noise(request, fixture, objective):
+    renderer = Renderer(request.getfixturevalue(fixture))
+    images = assert_raises_far_above_noise(renderer, objective)
+    assert images.shape == (1, 32, 32, 3) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_class_logit_of_fixed_size_softmax_classifier(classifier_model):
+    renderer = Renderer(classifier_model)
+    assert renderer.input_size == (32, 32)
+    objective = objectives.class_logit("predictions", 3)
+    images = assert_raises_far_above_noise(renderer, objective, size=None)
+    assert images.shape == (1, 32, 32, 3)
+
+
+def test_keras_applications_architecture_without_weights():
+    model = lw.load_model("MobileNetV2", weights=None, include_top=False, input_shape=(48, 48, 3), alpha=0.35)
+    renderer = Renderer(model)
+    assert_raises_far_above_noise(renderer, "block_3_expand:7", size=48, steps=32)
+
+
+@pytest.mark.vgg
+def test_vgg16_hed_channel_and_batch(vgg16_hed):
+    renderer = Renderer(vgg16_hed)
+    images = assert_raises_far_above_noise(renderer, "block3_conv1:10", size=48, steps=32)
+    assert images.shape == (1, 48, 48, 3)
+
+
+def test_preactivation_is_the_default_and_can_be_switched(seq_model):
+    image = np.random.default_rng(1).uniform(size=(1, 16, 16, 3)).astype(np.float32)
+    conv1 = seq_model.get_layer("conv1")
+    linear = keras.ops.convert_to_numpy(keras.ops.conv(image, conv1.kernel, padding="same") + conv1.bias)
+    pre = Renderer(seq_model).evaluate("conv1:2", image)
+    post = Renderer(seq_model, preactivation=False).evaluate("conv1:2", image)
+    np.testing.assert_allclose(pre, linear[..., 2].mean(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(post, np.maximum(linear[..., 2], 0).mean(), rtol=1e-4, atol=1e-5)
+
+
+def test_slider_values_reuse_the_compiled_step(seq_model):
+    renderer = Renderer(seq_model)
+    jitter = lambda d: [transform.jitter(d), transform.random_scale([0.9, 1.0, 1.1])]  # noqa: E731
+    renderer.render("conv3:1 - 0.5*conv2:3", transforms=jitter(2), learning_rate=0.05, size=32, **{**FAST, "steps": 3})
+    traces = renderer.trace_count
+    assert traces >= 1
+    renderer.render("conv3:7 - 0.25*conv2:9", transforms=jitter(5), learning_rate=0.1, size=32, steps=3, seed=9)
+    renderer.render(objectives.channel("conv3", 2) - 0.1 * objectives.channel("conv2", 0),
+                    transforms=[transform.jitter(1), transform.random_scale([1.0, 1.05, 1.2])], size=32, steps=3)
+    assert renderer.trace_count == traces
+    renderer.render("conv2:1", size=32, steps=2)
+    assert renderer.trace_count == traces + 1
+
+
+def test_seed_makes_runs_deterministic(seq_model):
+    renderer = Renderer(seq_model)
+    first = renderer.render("conv2:3", size=32, steps=6, seed=0)
+    again = renderer.render("conv2:3", size=32, steps=6, seed=0)
+    other = renderer.render("conv2:3", size=32, steps=6, seed=1)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 1e-3
+
+
+def test_thresholds_return_one_image_per_threshold(seq_model):
+    result = Renderer(seq_model).render("conv2:3", size=32, seed=0, steps=None, thresholds=(2, 5))
+    assert isinstance(result, list) and len(result) == 2
+    assert np.abs(result[0] - result[1]).max() > 0
+
+
+class Recorder:
+    frame_interval = 0.0
+
+    def __init__(self):
+        self.events = []
+
+    def on_render_begin(self, logs):
+        self.events.append(("begin", logs))
+
+    def on_step_end(self, step, logs):
+        self.events.append(("step", step, logs))
+
+    def on_frame(self, step, images):
+        self.events.append(("frame", step, images))
+
+    def on_render_end(self, logs):
+        self.events.append(("end", logs))
+
+
+def test_callbacks_report_steps_frames_and_the_end(seq_model):
+    recorder = Recorder()
+    Renderer(seq_model).render("conv2:3", callbacks=[recorder], size=32, steps=5, seed=0)
+    kinds = [event[0] for event in recorder.events]
+    assert kinds[0] == "begin" and kinds[-1] == "end"
+    assert [e[1] for e in recorder.events if e[0] == "step"] == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(e[2]["objective"]) for e in recorder.events if e[0] == "step")
+    frames = [e for e in recorder.events if e[0] == "frame"]
+    assert frames and frames[-1][1] == 5 and frames[-1][2].shape == (1, 32, 32, 3)
+    end = recorder.events[-1][1]
+    assert end["steps"] == 5 and end["cancelled"] is False
+
+
+def test_cancel_from_another_thread_returns_current_images(seq_model):
+    renderer = Renderer(seq_model)
+    renderer.render("conv2:3", size=32, steps=1)
+    first_frame = threading.Event()
+
+    class CancelOnFirstFrame(Recorder):
+        def on_frame(self, step, images):
+            super().on_frame(step, images)
+            first_frame.set()
+
+    recorder = CancelOnFirstFrame()
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.setdefault("images", renderer.render(
+            "conv2:3", size=32, steps=100_000, callbacks=[recorder])))
+    worker.start()
+    assert first_frame.wait(60)
+    renderer.cancel()
+    worker.join(60)
+    assert not worker.is_alive()
+    end = recorder.events[-1][1]
+    assert end["cancelled"] is True and end["steps"] < 100_000
+    assert result["images"].shape == (1, 32, 32, 3)
+
+
+def test_octaves_and_init_images(seq_model):
+    renderer = Renderer(seq_model)
+    images = renderer.render("conv2:3", size=40, steps=6, octaves=3, seed=0)
+    assert images.shape == (1, 40, 40, 3)
+    start = np.full((1, 32, 32, 3), 0.25, np.float32)
+    start[:, :16] = 0.75
+    kept = renderer.render("conv2:3", size=32, steps=1, learning_rate=1e-4, init_images=start, transforms=[])
+    np.testing.assert_allclose(kept, start, atol=0.02)
+
+
+def test_alpha_parameterisation_returns_rgba(seq_model):
+    alpha_image = functools.partial(param.image, alpha=True)
+    images = Renderer(seq_model).render("conv2:3", param=alpha_image, size=32, steps=4, seed=0)
+    assert images.shape == (1, 32, 32, 4)
+
+
+def test_lbfgs_and_sgd_raise_the_target(seq_model):
+    renderer = Renderer(seq_model)
+    for optimizer in ("lbfgs", "sgd"):
+        assert_raises_far_above_noise(renderer, "conv3:5", optimizer=optimizer, transforms=[])
+
+
+def test_diversity_keeps_a_batch_apart(seq_model):
+    objective = objectives.channel("conv3", 5) + 10.0 * objectives.diversity("conv2")
+    images = Renderer(seq_model).render(objective, batch=3, size=32, **FAST)
+    assert images.shape == (3, 32, 32, 3)
+    assert np.abs(images[0] - images[1]).mean() > 0.01
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(objective="conv_3:1"), "Did you mean 'conv3'"),
+        (dict(objective="conv3:12"), r"\[0, 11\]"),
+        (dict(objective="conv3:1", batch=0), "batch"),
+        (dict(objective="conv3:1", steps=0), "steps"),
+        (dict(objective="conv3:1", size=-3), "size"),
+        (dict(objective="conv3:1", learning_rate=-1.0), "learning_rate"),
+        (dict(objective="conv3:1", optimizer="adamw2"), "adamw2"),
+        (dict(objective=objectives.diversity("conv3"), batch=1), "batch"),
+    ],
+)
+def test_bad_settings_fail_clearly_before_any_step(seq_model, kwargs, message):
+    renderer = Renderer(seq_model)
+    objective = kwargs.pop("objective")
+    with pytest.raises(ValueError, match=message):
+        renderer.render(objective, **{"size": 32, "steps": 2, **kwargs})
+    assert renderer.trace_count == 0
+    renderer.render("conv3:1", size=32, steps=1)
+
+
+def test_too_small_a_size_names_the_minimum():
+    with pytest.raises(ValueError, match="too small"):
+        Renderer(lw.load_model("VGG16", weights=None, include_top=False)).render("block5_conv3:0", size=8, steps=1)
+
+
+def test_diverging_optimisation_names_the_step(seq_model):
+    with pytest.raises(ValueError, match=r"became nan at step \d+.*learning_rate=1e\+38"):
+        Renderer(seq_model).render("conv3:1", size=32, steps=20, learning_rate=1e38, transforms=[])
+
+
+def test_render_wrapper_accepts_zoo_names_and_models(seq_model):
+    images = lw.render(seq_model, "conv2:1", size=24, steps=2)
+    assert images.shape == (1, 24, 24, 3)
+
