@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,8 +26,8 @@ import lucidwidget as lw  # noqa: E402
 from lucidwidget.models import find_layer  # noqa: E402
 
 
-def bare_steps_per_sec(model, layer_name, channel, size, batch, steps, learning_rate=0.05):
-    """Steps/s of a compiled input gradient through the truncated model (no param, no transforms)."""
+def bare_step(model, layer_name, channel, size, batch, learning_rate=0.05):
+    """A compiled input-gradient ascent step through the truncated model (no param, no transforms)."""
     layer, _ = find_layer(model, layer_name)
     truncated = keras.Model(model.inputs, layer.output)
     image = tf.Variable(tf.random.uniform((batch, size, size, 3), seed=0))
@@ -38,20 +39,26 @@ def bare_steps_per_sec(model, layer_name, channel, size, batch, steps, learning_
         image.assign_add(learning_rate * tape.gradient(value, image))
         return value
 
-    step()
-    began = time.perf_counter()
-    for _ in range(steps):
-        value = step()
-    float(value)
-    return steps / (time.perf_counter() - began)
+    return step
 
 
-def engine_run(renderer, objective, size, batch, steps):
-    """(seconds, traces added) for one render."""
-    traces = renderer.trace_count
+def timed(fn):
     began = time.perf_counter()
-    renderer.render(objective, size=size, batch=batch, steps=steps, seed=0)
-    return time.perf_counter() - began, renderer.trace_count - traces
+    fn()
+    return time.perf_counter() - began
+
+
+def compare(renderer, objective, bare, size, batch, steps, rounds):
+    """Median over interleaved rounds of (engine steps/s, bare steps/s, ratio): interleaving keeps the
+    ratio meaningful on a shared machine whose load drifts during the run."""
+    per_round = steps // rounds
+    engine_rates, bare_rates = [], []
+    for _ in range(rounds):
+        engine_rates.append(per_round / timed(
+            lambda: renderer.render(objective, size=size, batch=batch, steps=per_round, seed=0)))
+        bare_rates.append(per_round / timed(lambda: [float(bare()) for _ in range(per_round)]))
+    ratios = [e / b for e, b in zip(engine_rates, bare_rates)]
+    return statistics.median(engine_rates), statistics.median(bare_rates), statistics.median(ratios)
 
 
 def main():
@@ -60,6 +67,7 @@ def main():
     parser.add_argument("--channel", type=int, default=42)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved engine/bare rounds")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     args = parser.parse_args()
 
@@ -67,19 +75,22 @@ def main():
     objective = f"{args.layer}:{args.channel}"
     print(f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, "
           f"model: vgg16-hed (VGG16 fine-tuned for HED edge detection), objective {objective}, "
-          f"{args.size} px, {args.steps} steps")
+          f"{args.size} px, {args.steps} steps in {args.rounds} interleaved rounds")
     for batch in args.batches:
-        first, traces = engine_run(renderer, objective, args.size, batch, 1)
-        print(f"batch {batch}: first (compiling) render of 1 step: {first:.2f} s, {traces} trace(s)")
-        seconds, _ = engine_run(renderer, objective, args.size, batch, args.steps)
-        engine = args.steps / seconds
+        traces = renderer.trace_count
+        first = timed(lambda: renderer.render(objective, size=args.size, batch=batch, steps=1, seed=0))
+        print(f"batch {batch}: first (compiling) render of 1 step: {first:.2f} s, "
+              f"{renderer.trace_count - traces} trace(s)")
+        bare = bare_step(renderer.model, args.layer, args.channel, args.size, batch)
+        bare()
+        engine_rate, bare_rate, ratio = compare(renderer, objective, bare, args.size, batch, args.steps, args.rounds)
+        print(f"batch {batch}: engine {engine_rate:.2f} steps/s, bare limit {bare_rate:.2f} steps/s, "
+              f"ratio engine/bare {ratio:.2f}x (median of per-round ratios)")
+        traces = renderer.trace_count
         other = f"{args.layer}:{args.channel + 1}"
-        changed, retraces = engine_run(renderer, other, args.size, batch, args.steps)
-        bare = bare_steps_per_sec(renderer.model, args.layer, args.channel, args.size, batch, args.steps)
-        print(f"batch {batch}: engine {engine:.2f} steps/s, bare limit {bare:.2f} steps/s, "
-              f"ratio engine/bare {engine / bare:.2f}x")
-        print(f"batch {batch}: after a channel change: {args.steps / changed:.2f} steps/s, "
-              f"{retraces} retrace(s), run {changed:.1f} s")
+        changed = timed(lambda: renderer.render(other, size=args.size, batch=batch, steps=args.steps // args.rounds))
+        print(f"batch {batch}: after a channel change: {args.steps // args.rounds / changed:.2f} steps/s, "
+              f"{renderer.trace_count - traces} retrace(s)")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ class Plan:
         self.tap = tap
         self.rng = tf.random.Generator.from_seed(0)
         self._collapse_alpha = transform_lib.collapse_alpha_random()
+        # The model sees a window the size of the image: padding only supplies what the random
+        # transforms move into view (Lucid's cropping jitter does the same), so the model's work
+        # per step does not grow with the padding.
+        self._window = transform_lib.crop_or_pad_to(*image_param.shape[1:3])
         self.optimizer.build(self.param.variables)
         self._renderer = renderer
         self._normalize = normalize_gradients
@@ -92,6 +96,8 @@ class Plan:
         x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs)
         if x.shape[-1] == 4:
             x = self._collapse_alpha(x, self.rng)
+        if self.tap.input_size is None:
+            x = self._window(x, self.rng)
         return fit_to_model(x, self.tap, self._renderer.preprocess)
 
     def _step(self, step, objective_knobs, transform_knobs, redirect_until):
