@@ -62,6 +62,7 @@ def test_class_logit_of_fixed_size_softmax_classifier(classifier_model):
 
 
 def test_keras_applications_architecture_without_weights():
+    keras.utils.set_random_seed(7)
     model = lw.load_model("MobileNetV2", weights=None, include_top=False, input_shape=(48, 48, 3), alpha=0.35)
     renderer = Renderer(model)
     assert_raises_far_above_noise(renderer, "block_3_expand:7", size=48, steps=32)

@@ -303,7 +303,8 @@ class Renderer:
         while step < end:
             if self._cancel.is_set():
                 return step, value, True, kept
-            count = run.chunk_length(step, end, seconds_per_step)
+            due_in = min(next_frame.values()) - time.monotonic() if next_frame else None
+            count = run.chunk_length(step, end, seconds_per_step, due_in)
             began = time.perf_counter()
             values, image = plan.run_chunk(
                 tf.constant(count), tf.constant(step), run.objective_knobs, run.transform_knobs, run.redirect_until

@@ -8,6 +8,7 @@ traced for. Knob values arrive as tensor arguments, so a plan serves every run o
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import tensorflow as tf
 
@@ -60,13 +61,14 @@ class Run:
     callbacks: list
     frame_callbacks: list
 
-    def chunk_length(self, step, end, seconds_per_step):
-        """Steps for the next compiled call: 1 until the step time is known, then as many as fit before
-        the next frame, threshold or cancellation check is due."""
+    def chunk_length(self, step, end, seconds_per_step, seconds_to_frame=None):
+        """Steps for the next compiled call: 1 until the step time is known, then enough to reach the
+        next due frame (rounded up, so the frame is never a chunk late), at most `MAX_CHUNK_SECONDS`
+        worth so cancellation stays prompt, and never past the next threshold."""
         if seconds_per_step is None:
             return 1
-        budget = min([MAX_CHUNK_SECONDS] + [c.frame_interval for c in self.frame_callbacks])
-        count = max(1, min(MAX_CHUNK_STEPS, int(budget / max(seconds_per_step, 1e-9)), end - step))
+        budget = MAX_CHUNK_SECONDS if seconds_to_frame is None else min(MAX_CHUNK_SECONDS, seconds_to_frame)
+        count = max(1, min(MAX_CHUNK_STEPS, math.ceil(budget / max(seconds_per_step, 1e-9)), end - step))
         upcoming = [t for t in self.thresholds or () if t > step]
         return min(count, upcoming[0] - step) if upcoming else count
 
