@@ -1,0 +1,182 @@
+"""What the widget's controls mean to the engine: a settings dict -> `Renderer.render` arguments.
+
+The widget keeps its settings in synced traits; a run takes a snapshot as a plain dict (the trait names
+in `SETTING_NAMES`). Every value a slider moves maps onto a knob of the same structure, so the
+Renderer reuses its compiled step: the sign of the objective is a weight (`-1 * objective` and
+`1 * objective` share a signature), the diversity term stays in with weight 0, and switched-off
+transforms stay in the list with neutral strengths (`transform.preset`). Expressions are parsed by
+`expression.parse`, which makes every number a knob, so editing a number in the text does not retrace.
+
+Three modes shape the images: "standard" (RGB tiles), "transparency" (RGBA tiles kept about `opacity`
+opaque; the engine composites them over a random background for the model) and "interpolation" (the
+tiles morph from `channel` to `channel_b` of the layer, sharing low-resolution structure).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+
+from lucidwidget.optvis import expression, objectives, param, transform
+
+OBJECTIVE_KINDS = ("channel", "neuron", "deepdream", "class_logit", "random_direction", "expression")
+"""The objective menu: one unit's channel, the centre neuron of a channel, a whole layer (DeepDream),
+a class logit (a channel of the logits layer), a random direction in the layer's channel space, and a
+free expression such as `"conv3:4 - 0.5*conv2:7"` (the `expression` setting)."""
+
+CHANNEL_FREE_KINDS = ("deepdream", "random_direction", "expression")
+"""Kinds that ignore the channel index (the random direction is drawn from the seed instead)."""
+
+MODES = ("standard", "transparency", "interpolation")
+"""How the tiles are made: plain RGB images, RGBA images with learned transparency, or frames that
+interpolate from `channel` to `channel_b`."""
+
+SETTING_NAMES = (
+    "layer", "channel", "objective", "expression", "mode", "channel_b", "opacity", "negative",
+    "preactivation", "steps", "learning_rate", "size", "tiles", "diversity", "fft", "decorrelate", "seed",
+    "jitter", "scale", "rotate", "use_jitter", "use_scale", "use_rotate",
+)
+"""Traits that shape a render; changing any of them starts a new one."""
+
+ALPHA_PENALTY_WEIGHT = 1e2
+"""Weight of `alpha_penalty` (the squared gap between mean opacity and `opacity`, at most 1) in
+transparency mode. Measured on vgg16-hed block4_conv3:42, 64 px, 192 steps, target 0.25: weight 1e2
+ended at mean opacity 0.37 with the channel at 2.1; 1e3 and 1e4 pinned it at 0.27 and 0.25 but the
+channel stayed negative (-8), the penalty's gradient drowning the channel's under Adam."""
+
+ALIGNMENT_WEIGHT = 1e-3
+"""Weight of `alignment` (minus squared activation differences of neighbouring frames) in interpolation
+mode: a light pull that keeps landmarks in place without flattening the morph (Lucid's value)."""
+
+
+def check(settings, layers) -> None:
+    """Raises `ValueError` for a layer, channel, objective kind, expression or mode the model cannot render.
+
+    The engine checks the same when it renders; checking here first lets the constructor fail fast
+    and gives the UI an answer before any TensorFlow work.
+
+    Args:
+        settings: a settings dict (see `SETTING_NAMES`).
+        layers: the model's visualizable layers (`LayerInfo`).
+    """
+    kind = settings["objective"]
+    if kind not in OBJECTIVE_KINDS:
+        raise ValueError(f"Unknown objective kind. Expected one of {OBJECTIVE_KINDS}. Received: objective={kind!r}")
+    mode = settings["mode"]
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode. Expected one of {MODES}. Received: mode={mode!r}")
+    info = layer_info(settings["layer"], layers)
+    if mode == "interpolation":
+        _check_channel(info, "channel", settings["channel"])
+        _check_channel(info, "channel_b", settings["channel_b"])
+        if settings["tiles"] < 2:
+            raise ValueError(f"Interpolation needs at least 2 tiles (its frames). Received: tiles={settings['tiles']}")
+        return
+    if mode == "transparency" and not 0 <= settings["opacity"] <= 1:
+        raise ValueError(f"Expected an opacity in [0, 1]. Received: opacity={settings['opacity']}")
+    if kind == "expression":
+        parse_expression(settings["expression"])
+    elif kind not in CHANNEL_FREE_KINDS:
+        _check_channel(info, "channel", settings["channel"])
+
+
+def _check_channel(info, name, channel):
+    if not 0 <= channel < info.channels:
+        raise ValueError(
+            f"Expected a channel in [0, {info.channels - 1}] for layer {info.name!r}. Received: {name}={channel}"
+        )
+
+
+def parse_expression(text):
+    """The objective of an expression; every failure is a `ValueError` in words (with the column)."""
+    if not text.strip():
+        raise ValueError(
+            "Type an objective expression, e.g. 'conv3:4 - 0.5*conv2:7', or pick another objective kind. "
+            f"Received: expression={text!r}"
+        )
+    try:
+        return expression.parse(text)
+    except TypeError as error:                      # combinations the objective algebra rejects
+        raise ValueError(str(error)) from None
+
+
+def layer_info(name, layers):
+    """The `LayerInfo` called `name`; a `ValueError` names close matches when there is none."""
+    for info in layers:
+        if info.name == name:
+            return info
+    names = [info.name for info in layers]
+    close = difflib.get_close_matches(str(name), names, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(
+        f"No visualizable layer {name!r}.{hint} Layers: {', '.join(names)}. Received: layer={name!r}"
+    )
+
+
+def label(settings) -> str:
+    """A short caption such as `-channel conv3:7`, for the status line and the history strip."""
+    kind, mode = settings["objective"], settings.get("mode", "standard")
+    sign = "-" if settings["negative"] else ""
+    if mode == "interpolation":
+        return f"{sign}interpolate {settings['layer']}:{settings['channel']}→{settings['channel_b']}"
+    if kind == "expression":
+        text = f"{sign}({settings['expression']})" if sign else settings["expression"]
+    else:
+        target = settings["layer"] if kind in CHANNEL_FREE_KINDS else f"{settings['layer']}:{settings['channel']}"
+        text = f"{sign}{kind} {target}"
+    return f"{text} · alpha" if mode == "transparency" else text
+
+
+def build_objective(settings, layers):
+    """The objective of a settings dict: target, sign, the diversity term (several tiles) and the mode's
+    terms (alpha penalty, or interpolation with alignment)."""
+    layer, channel, kind, mode = settings["layer"], settings["channel"], settings["objective"], settings["mode"]
+    sign = -1.0 if settings["negative"] else 1.0
+    if mode == "interpolation":
+        morph = objectives.channel_interpolate(layer, channel, layer, settings["channel_b"])
+        return sign * morph + ALIGNMENT_WEIGHT * objectives.alignment(layer)
+    if kind == "expression":
+        target = parse_expression(settings["expression"])
+    elif kind == "channel":
+        target = objectives.channel(layer, channel)
+    elif kind == "neuron":
+        target = objectives.neuron(layer, channel)
+    elif kind == "deepdream":
+        target = objectives.deepdream(layer)
+    elif kind == "class_logit":
+        target = objectives.class_logit(layer, channel)
+    else:
+        target = objectives.random_direction(layer, layer_info(layer, layers).channels, seed=settings["seed"])
+    objective = sign * target
+    if settings["tiles"] > 1:
+        objective = objective + float(settings["diversity"]) * objectives.diversity(layer)
+    if mode == "transparency":
+        objective = objective - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(settings["opacity"])
+    return objective
+
+
+def build_transforms(settings):
+    """`transform.preset` with switched-off stages at their neutral strength (same structure)."""
+    return transform.preset(
+        jitter=settings["jitter"] if settings["use_jitter"] else 0,
+        scale=settings["scale"] if settings["use_scale"] else 0.0,
+        rotate=settings["rotate"] if settings["use_rotate"] else 0.0,
+    )
+
+
+def render_arguments(settings, layers) -> tuple:
+    """`(objective, kwargs)` for `Renderer.render`, checking the settings first."""
+    check(settings, layers)
+    kwargs = dict(
+        size=settings["size"],
+        batch=settings["tiles"],
+        steps=settings["steps"],
+        seed=settings["seed"],
+        learning_rate=settings["learning_rate"],
+        param=functools.partial(
+            param.aligned_image if settings["mode"] == "interpolation" else param.image,
+            fft=settings["fft"], decorrelate=settings["decorrelate"], alpha=settings["mode"] == "transparency",
+        ),
+        transforms=build_transforms(settings),
+    )
+    return build_objective(settings, layers), kwargs

@@ -1,0 +1,325 @@
+"""The widget's render thread: one daemon thread per widget owns the Renderers and runs renders.
+
+The kernel's main thread only calls `request`, `stop` and `close`, which record what is wanted and
+wake the thread; they never wait for TensorFlow. Each request bumps a *generation*; a running render
+whose generation is out of date cancels itself at its next step, and the thread starts the newest
+request once no newer one has arrived for `DEBOUNCE_SECONDS`. Results reach the widget through a
+`publish(**changes)` function that the thread alone calls.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import math
+import threading
+import time
+import weakref
+
+import numpy as np
+from PIL import Image
+
+from lucidwidget import imaging
+from lucidwidget.optvis.render import Renderer
+from lucidwidget.widget import settings as settings_lib
+
+DEBOUNCE_SECONDS = 0.15
+"""Quiet time after the last request before a render starts: slider bursts become one restart, while a
+single change still restarts well within a second."""
+
+MAX_LOSS_POINTS = 200
+"""Objective values sent to the sparkline: longer runs are thinned evenly to about this many points."""
+
+MAX_GIF_FRAMES = 120
+"""Frames kept per run for `save_gif`: when full, every other one is dropped and from then on only every
+other frame is kept, so the kept frames stay evenly spread over the run (12 s of animation at 10 fps)."""
+
+MAX_HISTORY = 8
+"""Past renders in the history strip; the oldest drops out."""
+
+THUMBNAIL_SIDE = 64
+"""Longest side in pixels of a history thumbnail (the strip's CSS shows it at this size)."""
+
+CLOSE_TIMEOUT = 5.0
+"""Seconds `close` waits for the thread to leave a compiled chunk before giving up on it."""
+
+logger = logging.getLogger(__name__)
+
+
+def _thin(values, limit):
+    """Every k-th value, with k chosen so that at most `limit` remain; the last value always stays."""
+    stride = math.ceil(len(values) / limit) if len(values) > limit else 1
+    thinned = values[::stride]
+    if stride > 1 and (len(values) - 1) % stride:
+        thinned.append(values[-1])
+    return thinned
+
+
+def tile_sheet(images, background="checkerboard") -> np.ndarray:
+    """The tiles as one uint8 RGBA image with transparent gaps, so the theme's colour shows between them.
+
+    RGBA tiles (transparency mode) are first composited over `background` (see `imaging.composite_alpha`).
+    """
+    rgb = imaging.composite_alpha(images, background)
+    rgba = np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=-1)
+    return imaging.to_uint8(imaging.tile(rgba, background=0.0))
+
+
+def thumbnail(images, background="checkerboard") -> bytes:
+    """A PNG of the tile sheet shrunk to fit in THUMBNAIL_SIDE pixels."""
+    picture = Image.fromarray(tile_sheet(images, background))
+    picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    return imaging.png_bytes(np.asarray(picture))
+
+
+class _Run:
+    """One render's callback: records objective values and frames, publishes progress, cancels itself
+    once a newer request (or `stop`) has made it obsolete."""
+
+    def __init__(self, worker, renderer, settings, generation, run_id):
+        self.worker = worker
+        self.renderer = renderer
+        self.settings = settings
+        self.generation = generation
+        self.run_id = run_id
+        self.label = settings_lib.label(settings)
+        self.values = []
+        self.frames = []
+        self.images = None
+        self.step = 0
+        self.steps_per_sec = 0.0
+        self._frames_seen = 0
+        self._stride = 1
+
+    @property
+    def frame_interval(self):
+        return self.worker.frame_interval
+
+    @property
+    def obsolete(self):
+        return self.worker.generation != self.generation
+
+    def on_render_begin(self, logs):
+        # Progress resets before the new settings and run id appear, so a reader never pairs the new
+        # settings with the old run's step.
+        self.worker.publish(
+            step=0, losses=[], steps_per_sec=0.0, error="", status=f"Starting {self.label}…",
+            run_settings=dict(self.settings), run_id=self.run_id, running=True,
+        )
+
+    def on_step_end(self, step, logs):
+        self.step = step
+        self.values.append(float(logs["objective"]))
+        self.steps_per_sec = float(logs["steps_per_sec"])
+        if self.obsolete:
+            self.renderer.cancel()
+
+    @property
+    def gif_frames(self):
+        """The kept frames as uint8 batches, always ending with the latest images."""
+        if (self._frames_seen - 1) % self._stride == 0:
+            return list(self.frames)
+        return self.frames + [self.gif_frame(self.images)]
+
+    def gif_frame(self, images):
+        """uint8 frames as shown: a GIF has only on/off transparency, so RGBA tiles are composited."""
+        if images.shape[-1] == 4:
+            images = imaging.composite_alpha(images, self.worker.background)
+        return imaging.to_uint8(images)
+
+    def on_frame(self, step, images):
+        self.images = images
+        if self._frames_seen % self._stride == 0:
+            self.frames.append(self.gif_frame(images))
+            if len(self.frames) > MAX_GIF_FRAMES:
+                self.frames = self.frames[::2]
+                self._stride *= 2
+        self._frames_seen += 1
+        self.worker.latest = self
+        if not self.obsolete:
+            self.worker.publish(
+                frame=self.worker.sheet_png(images), step=step, losses=_thin(self.values, MAX_LOSS_POINTS),
+                steps_per_sec=self.steps_per_sec,
+                status=f"{self.label} · step {step}/{self.settings['steps']}",
+            )
+
+
+class RenderWorker:
+    """Runs renders for one widget on one daemon thread, started on the first request.
+
+    Args:
+        model: a `keras.Model` or a zoo name; loaded here, so layer lists are known at once.
+        publish: called on the worker thread with trait changes, e.g. `publish(step=3, status="...")`.
+        frame_rate: frames per second sent while rendering. Defaults to 10.
+
+    Attributes:
+        background: what RGBA tiles are shown over in frames, thumbnails and GIFs ("checkerboard",
+            "white" or "black"); set by the widget.
+    """
+
+    def __init__(self, model, publish, frame_rate=10.0):
+        first = Renderer(model, preactivation=True)
+        self._renderers = {True: first}
+        self.model = first.model
+        self.layers = first.layers
+        self.input_size = first.input_size
+        self.publish = publish
+        self.frame_interval = 1.0 / frame_rate
+        self.background = "checkerboard"
+        self.generation = 0
+        self.latest = None
+        self.history = []
+        self._runs = 0
+        self._pending = None
+        self._requested_at = 0.0
+        self._closing = False
+        self._active = None
+        self._wake = threading.Condition()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = None
+        self._exit_hook = functools.partial(_close_if_alive, weakref.ref(self))
+        atexit.register(self._exit_hook)
+
+    @property
+    def thread(self):
+        """The worker thread, or None before the first request and after `close`."""
+        return self._thread
+
+    @property
+    def busy(self):
+        """True while a render runs or a request waits for one."""
+        return not self._idle.is_set()
+
+    def sheet_png(self, images) -> bytes:
+        """The PNG frame of a batch of tiles, RGBA tiles shown over `background`."""
+        return imaging.png_bytes(tile_sheet(images, self.background))
+
+    def renderer(self, preactivation):
+        """The Renderer for one pre-activation setting; both share the model and keep their own steps."""
+        key = bool(preactivation)
+        with self._wake:
+            if key not in self._renderers:
+                self._renderers[key] = Renderer(self.model, preactivation=key)
+            return self._renderers[key]
+
+    def request(self, settings):
+        """Asks for a render of `settings` (a dict), replacing any render running or waiting."""
+        with self._wake:
+            if self._closing:
+                return
+            self.generation += 1
+            self._pending = dict(settings)
+            self._requested_at = time.monotonic()
+            self._idle.clear()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=f"lucidwidget-worker-{id(self):x}",
+                                                daemon=True)
+                self._thread.start()
+            self._wake.notify_all()
+
+    def stop(self):
+        """Cancels the running render and drops a waiting request; the tiles stay."""
+        with self._wake:
+            self.generation += 1
+            self._pending = None
+            active = self._active
+            self._wake.notify_all()
+        if active is not None:
+            active.renderer.cancel()
+
+    def wait(self, timeout=None) -> bool:
+        """Blocks until no render runs or waits; returns False if `timeout` seconds passed first."""
+        return self._idle.wait(timeout)
+
+    def close(self):
+        """Stops the thread for good and waits (up to CLOSE_TIMEOUT s) for it to leave TensorFlow."""
+        with self._wake:
+            self._closing = True
+        self.stop()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(CLOSE_TIMEOUT)
+        self._thread = None
+        atexit.unregister(self._exit_hook)
+
+    def _next_request(self):
+        """Waits for a request and for the debounce quiet time; None once closing."""
+        with self._wake:
+            while True:
+                if self._closing:
+                    return None
+                if self._pending is None:
+                    self._idle.set()
+                    self._wake.wait()
+                    continue
+                quiet = self._requested_at + DEBOUNCE_SECONDS - time.monotonic()
+                if quiet > 0:
+                    self._wake.wait(quiet)
+                    continue
+                request, generation = self._pending, self.generation
+                self._pending = None
+                return request, generation
+
+    def _loop(self):
+        while True:
+            item = self._next_request()
+            if item is None:
+                self._idle.set()
+                return
+            self._render(*item)
+
+    def _render(self, settings, generation):
+        self._runs += 1
+        try:
+            renderer = self.renderer(settings["preactivation"])
+            objective, kwargs = settings_lib.render_arguments(settings, self.layers)
+            run = _Run(self, renderer, settings, generation, self._runs)
+            with self._wake:
+                self._active = run
+            images = renderer.render(objective, callbacks=[run], **kwargs)
+        except Exception as error:  # noqa: BLE001 - every failure is shown in the widget, the kernel lives on
+            if not isinstance(error, ValueError):
+                logger.exception("lucidwidget render failed")
+            message = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            if not self._closing:
+                self.publish(running=False, error=message, run_id=self._runs,
+                             status=f"Error in {settings_lib.label(settings)}")
+            return
+        finally:
+            with self._wake:
+                self._active = None
+        if not self._closing:
+            self._finish(run, images)
+
+    def _finish(self, run, images):
+        """Publishes the end of a run unless a newer request replaced it; runs that completed or that the
+        user stopped join the history."""
+        if self._pending is not None:
+            return
+        run.images = images
+        if run.step >= run.settings["steps"]:
+            status = f"Done: {run.label} · {run.step} steps"
+        else:
+            status = f"Stopped at step {run.step}/{run.settings['steps']}: {run.label}"
+        if run.step > 0:
+            self.history = [self._history_entry(run, images)] + self.history[:MAX_HISTORY - 1]
+        self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
+                     history=list(self.history))
+
+    def _history_entry(self, run, images):
+        return {
+            "id": run.run_id,
+            "label": run.label,
+            "summary": ", ".join(f"{key}={value}" for key, value in run.settings.items()),
+            "settings": dict(run.settings),
+            "thumbnail": thumbnail(images, self.background),
+        }
+
+
+def _close_if_alive(reference):
+    """At interpreter exit, stops a worker that is still alive, so TensorFlow is not torn down under it."""
+    worker = reference()
+    if worker is not None:
+        worker.close()

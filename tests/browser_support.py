@@ -1,0 +1,156 @@
+"""A real JupyterLab server and Debian's chromium (driven by Playwright) for the browser tests.
+
+What works on a headless root machine is recorded in the project's browser-testing notes: JupyterLab
+needs `--allow-root`; isolated config/runtime/settings/workspaces directories keep the user's state
+out; a notification settings file removes the news toast; chromium is Debian's own (never
+`playwright install`), launched with a fresh profile and the flags below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import nbformat
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+TOKEN = "lucidwidget-e2e-token"
+SERVER_START_TIMEOUT = 60.0
+"""Seconds for JupyterLab to answer /api/status (2-4 s on an idle 2-core machine)."""
+PAGE_TIMEOUT_MS = 90_000
+"""First load of the lab page plus a kernel start and TensorFlow import, on a busy 2-core machine."""
+
+
+def require_chromium():
+    """Skips without chromium, except in CI (CI=true), where a missing browser is a failure."""
+    if os.path.exists(CHROMIUM):
+        return
+    message = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_notebook(path, cells):
+    """Writes a notebook of code cells (sources as strings) for the python3 kernel."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
+@contextlib.contextmanager
+def jupyter_lab(root):
+    """Runs JupyterLab on 127.0.0.1 serving `root`; yields its base URL (token in `TOKEN`)."""
+    home = pathlib.Path(tempfile.mkdtemp(prefix="lucidwidget-lab-"))
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    log = open(home / "server.log", "wb")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(base_url, server, home / "server.log")
+        yield base_url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _wait_for_server(base_url, server, log_path):
+    request = urllib.request.Request(f"{base_url}/api/status", headers={"Authorization": f"token {TOKEN}"})
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited early:\n{log_path.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"JupyterLab did not start in {SERVER_START_TIMEOUT} s:\n{log_path.read_text(errors='replace')}")
+
+
+@contextlib.contextmanager
+def chromium():
+    """A fresh-profile chromium context (1280x900); yields its first page."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="lucidwidget-chromium-")
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 900},
+            )
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(PAGE_TIMEOUT_MS)
+                yield page
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_and_run_notebook(page, base_url, name):
+    """Opens a notebook in the lab, waits for an idle kernel, then runs all cells."""
+    page.goto(f"{base_url}/lab/tree/{name}?token={TOKEN}")
+    page.wait_for_function(
+        """() => {
+            const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            const kernel = widget && widget.sessionContext && widget.sessionContext.session
+                && widget.sessionContext.session.kernel;
+            return kernel && kernel.status === "idle" && widget.context.isReady;
+        }""",
+        polling=100,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")

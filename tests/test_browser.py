@@ -1,0 +1,183 @@
+"""The widget in a real JupyterLab page, in Debian's chromium: tiles stream, controls reach Python and
+Python answers, Stop stops, a bad value shows an error and the widget recovers.
+
+Every check waits for something Python wrote back (status text, `running`, the run counter), never only
+for what the page itself set. The page measures frames per second and the latency from a slider move to
+the first frame of the new render; both are printed (run with `-s` to see them).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import statistics
+
+import pytest
+
+import browser_support
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = "widget_e2e.ipynb"
+CELLS = [
+    """\
+import keras
+import lucidwidget as lw
+
+model = keras.Sequential([
+    keras.Input((None, None, 3)),
+    keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+    keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv2"),
+    keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv3"),
+])
+w = lw.LucidWidget(model, layer="conv3", channel=2, size=48, tiles=4, steps=1_000_000, seed=0)
+w""",
+]
+SCREENSHOT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "widget.png"
+ROUND_TRIP_MS = 20_000
+"""Longest wait for an answer from Python (a render restart includes a compile on first use)."""
+FPS_WINDOW_MS = 3_000
+SCREENSHOT_STEP = 60
+"""The README's screenshot waits for this many steps, so the tiles show more than the random start."""
+LATENCY_SAMPLES = 3
+
+# In-page probe: logs every drawn frame (time, run id) and every channel slider input (time).
+PROBE = """(root) => {
+    const probe = { frames: [], inputs: [] };
+    new MutationObserver(() => probe.frames.push([performance.now(), Number(root.dataset.frameRun)]))
+        .observe(root, { attributes: true, attributeFilter: ["data-frames"] });
+    root.querySelector('.lw-range[data-trait="channel"]')
+        .addEventListener("input", () => probe.inputs.push(performance.now()));
+    window.lucidProbe = probe;
+}"""
+
+
+@pytest.fixture(scope="module")
+def widget(tmp_path_factory):
+    """The page and the widget's root element, in a JupyterLab page that ran the notebook above."""
+    browser_support.require_chromium()
+    root_dir = tmp_path_factory.mktemp("lab-root")
+    browser_support.write_notebook(root_dir / NOTEBOOK, CELLS)
+    with browser_support.jupyter_lab(root_dir) as base_url, browser_support.chromium() as page:
+        browser_support.open_and_run_notebook(page, base_url, NOTEBOOK)
+        root = page.locator(".lw-root")
+        root.wait_for()
+        page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.frames || 0) >= 2")
+        root.evaluate(PROBE)
+        yield page, root
+
+
+def data(root, name):
+    return root.evaluate(f"(el) => el.dataset.{name}")
+
+
+def wait_running(page, root):
+    """Presses Run unless Python says a render is going, then waits until it says so."""
+    if data(root, "running") != "true":
+        root.locator("button[data-event=run]").click()
+    page.wait_for_function("() => document.querySelector('.lw-root').dataset.running === 'true'",
+                           timeout=ROUND_TRIP_MS)
+
+
+def test_tiles_appear_and_change(widget):
+    page, root = widget
+    wait_running(page, root)
+    canvas = root.locator("canvas.lw-tiles")
+    before = canvas.evaluate("(c) => c.toDataURL()")
+    assert canvas.evaluate("(c) => [c.width, c.height]") == [98, 98]   # 2 x 2 tiles of 48 px, 2 px apart
+    count = len(page.evaluate("() => window.lucidProbe.frames"))
+    page.wait_for_timeout(FPS_WINDOW_MS)
+    frames = page.evaluate("() => window.lucidProbe.frames")[count:]
+    fps = len(frames) / (FPS_WINDOW_MS / 1000)
+    print(f"\nframes/s reaching the browser (frame_rate=10): {fps:.1f}")
+    assert fps >= 3
+    assert canvas.evaluate("(c) => c.toDataURL()") != before
+
+
+def test_channel_slider_reaches_python_and_restarts_render(widget):
+    page, root = widget
+    wait_running(page, root)
+    slider = root.locator('.lw-range[data-trait="channel"]')
+    status = root.locator(".lw-status")
+    latencies = []
+    for _ in range(LATENCY_SAMPLES):
+        run = int(data(root, "runId"))
+        channel = int(slider.input_value())
+        inputs = len(page.evaluate("() => window.lucidProbe.inputs"))
+        slider.focus()
+        page.keyboard.press("ArrowRight")     # needs data-lm-suppress-shortcuts on the input
+        page.wait_for_function(
+            "(run) => Number(document.querySelector('.lw-root').dataset.frameRun) > run", arg=run,
+            timeout=ROUND_TRIP_MS,
+        )
+        assert f"conv3:{channel + 1}" in status.text_content()   # written by Python
+        probe = page.evaluate("() => window.lucidProbe")
+        moved = probe["inputs"][inputs]
+        first = next(t for t, frame_run in probe["frames"] if t > moved and frame_run > run)
+        latencies.append(first - moved)
+    print(f"\nslider move -> first frame of the new render: {', '.join(f'{ms:.0f}' for ms in latencies)} ms "
+          f"(median {statistics.median(latencies):.0f} ms)")
+    assert statistics.median(latencies) < 1500
+
+
+def test_stop_stops(widget):
+    page, root = widget
+    wait_running(page, root)
+    root.locator("button[data-event=stop]").click()
+    page.wait_for_function("() => document.querySelector('.lw-root').dataset.running === 'false'",
+                           timeout=ROUND_TRIP_MS)
+    step, frames = data(root, "step"), data(root, "frames")
+    assert "Stopped at step" in root.locator(".lw-status").text_content()
+    page.wait_for_timeout(1000)
+    assert (data(root, "step"), data(root, "frames")) == (step, frames)
+    assert root.locator(".lw-history-item").count() >= 1
+
+
+def test_invalid_channel_shows_error_and_widget_recovers(widget):
+    page, root = widget
+    entry = root.locator('.lw-number[data-trait="channel"]')
+    error = root.locator(".lw-error")
+    frames = data(root, "frames")
+    entry.fill("99")
+    entry.press("Enter")
+    error.wait_for(state="visible", timeout=ROUND_TRIP_MS)
+    assert "Expected a channel in [0, 11]" in error.text_content()
+    assert "channel=99" in error.text_content()
+    assert data(root, "frames") == frames                       # the last good tiles stay
+    run = int(data(root, "runId"))
+    entry.fill("4")
+    entry.press("Enter")
+    page.wait_for_function(
+        "(run) => Number(document.querySelector('.lw-root').dataset.frameRun) > run", arg=run,
+        timeout=ROUND_TRIP_MS,
+    )
+    error.wait_for(state="hidden")
+    assert "conv3:4" in root.locator(".lw-status").text_content()
+    page.wait_for_function(f"() => Number(document.querySelector('.lw-root').dataset.step) >= {SCREENSHOT_STEP}",
+                           timeout=ROUND_TRIP_MS)
+    entry.blur()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    root.screenshot(path=str(SCREENSHOT))
+
+
+def test_expression_box_shows_parse_errors_then_renders(widget):
+    page, root = widget
+    error = root.locator(".lw-error")
+    box = root.locator('.lw-text[data-trait="expression"]')
+    assert not box.is_visible()                                  # only shown for the expression kind
+    root.locator('select[data-trait="objective"]').select_option("expression")
+    box.wait_for(state="visible")
+    box.fill("conv3:4 - * conv2:1")
+    box.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.lw-error').textContent.includes('column 11')", timeout=ROUND_TRIP_MS,
+    )
+    assert "^" in error.text_content() and error.is_visible()
+    run = int(data(root, "runId"))
+    box.fill("conv3:5 - 0.5*conv2:1")
+    box.press("Enter")
+    page.wait_for_function(
+        "(run) => Number(document.querySelector('.lw-root').dataset.frameRun) > run", arg=run,
+        timeout=ROUND_TRIP_MS,
+    )
+    error.wait_for(state="hidden")
+    assert "conv3:5 - 0.5*conv2:1" in root.locator(".lw-status").text_content()
