@@ -1,0 +1,124 @@
+"""Renders the README's technique gallery: one small PNG per technique on the bundled model.
+
+Run by hand (it takes a while on a CPU at the full step count):
+
+    python docs/make_gallery.py                  # 256 steps, 128 px, seed 0 -> docs/gallery/techniques/
+    python docs/make_gallery.py --steps 8 --out /tmp/gallery     # a quick check
+
+It prints a Markdown table to paste into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+
+import lucidwidget as lw
+from lucidwidget import imaging, objectives, param, transform
+
+MODEL = "vgg16-hed"
+LAYER, CHANNEL = "block4_conv3", 42
+OTHER_LAYER, OTHER_CHANNEL = "block5_conv1", 7
+"""The README's running example: a channel of block4_conv3, and a second one in a deeper layer."""
+
+BATCH = 4
+"""Images in the diversity sheet, tiled 2 x 2."""
+
+FRAMES = 5
+"""Images in the interpolation strip."""
+
+DIVERSITY_WEIGHT = 10.0
+"""Diversity lies in [-1, 1] while the channel grows to tens: a weight of 10 makes the images differ."""
+
+ALIGNMENT_WEIGHT = 1e-3
+"""Alignment sums squared differences of block3_conv3 activations, large numbers: a small weight."""
+
+ALPHA_WEIGHT = 1e4
+"""Lucid's weight on the opacity penalty (mean alpha - 0.25)^2."""
+
+TV_WEIGHT_64PX = 0.05
+LP_WEIGHT = 0.01
+"""keras-vis-style regularizer weights for a pixel parameterization (TV on [0, 1] pixels, L6 to grey).
+TV sums over pixels while the channel is a mean, so its weight is for a 64 x 64 image and scales with
+1 / pixels."""
+
+BLUR_SIGMA = 1.0
+OCTAVES = 3
+"""The blog seed's tricks: a Gaussian blur (sigma in pixels) of what the model sees, and three stages of
+progressive upscaling."""
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The README's folder: the table's image links are relative to it."""
+
+
+@dataclass
+class Technique:
+    """One gallery entry: a file name, a caption, the objective and the extra `render` arguments."""
+
+    name: str
+    caption: str
+    objective: object
+    options: dict = field(default_factory=dict)
+    columns: int | None = None
+
+
+def techniques(size) -> list[Technique]:
+    """The gallery entries for images of `size` pixels."""
+    tv_weight = TV_WEIGHT_64PX * (64 / size) ** 2
+    target = objectives.channel(LAYER, CHANNEL)
+    other = objectives.channel(OTHER_LAYER, OTHER_CHANNEL)
+    return [
+        Technique("channel", f"channel `{LAYER}:{CHANNEL}`", target),
+        Technique("neuron", f"neuron `{LAYER}:{CHANNEL}` (centre)", objectives.neuron(LAYER, CHANNEL)),
+        Technique("deepdream", "deepdream `block3_conv3` + `block4_conv3`",
+                  objectives.deepdream("block3_conv3") + objectives.deepdream(LAYER)),
+        Technique("cross_layer_mix", f"`{LAYER}:{CHANNEL} + {OTHER_LAYER}:{OTHER_CHANNEL}`", target + other),
+        Technique("negative", f"negative `-{LAYER}:{CHANNEL}`", -target),
+        Technique("diversity", f"`{LAYER}:{CHANNEL}` + diversity, batch {BATCH}",
+                  target + DIVERSITY_WEIGHT * objectives.diversity(LAYER), {"batch": BATCH}, columns=BATCH // 2),
+        Technique("aligned_interpolation", f"`channel_interpolate` to `{OTHER_LAYER}:{OTHER_CHANNEL}`, aligned",
+                  objectives.channel_interpolate(LAYER, CHANNEL, OTHER_LAYER, OTHER_CHANNEL)
+                  + ALIGNMENT_WEIGHT * objectives.alignment("block3_conv3"),
+                  {"batch": FRAMES, "param": param.aligned_image}, columns=FRAMES),
+        Technique("transparency", "alpha parameterization + `alpha_penalty`",
+                  target - ALPHA_WEIGHT * objectives.alpha_penalty(),
+                  {"param": functools.partial(param.image, alpha=True)}),
+        Technique("tv_regularized", "pixels + total variation + Lp (keras-vis style)",
+                  target - tv_weight * objectives.total_variation() - LP_WEIGHT * objectives.Lp(p=6, constant=0.5),
+                  {"param": functools.partial(param.image, fft=False, decorrelate=False),
+                   "transforms": [transform.jitter(4)]}),
+        Technique("octaves_blur", f"{OCTAVES} octaves + Gaussian blur {BLUR_SIGMA}", target,
+                  {"octaves": OCTAVES,
+                   "transforms": [*transform.standard_transforms, transform.gaussian_blur(BLUR_SIGMA)]}),
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=256, help="optimizer steps (default 256)")
+    parser.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", default=os.path.join(REPOSITORY, "docs", "gallery", "techniques"),
+                        help="output folder (default docs/gallery/techniques)")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    renderer = lw.Renderer(MODEL)
+    rows = []
+    for technique in techniques(args.size):
+        started = time.perf_counter()
+        images = renderer.render(technique.objective, size=args.size, steps=args.steps, seed=args.seed,
+                                 **technique.options)
+        path = os.path.join(args.out, f"{technique.name}.png")
+        imaging.save_png(path, imaging.composite_alpha(images), columns=technique.columns)
+        print(f"# {path} ({time.perf_counter() - started:.0f} s)", flush=True)
+        rows.append(f"| {technique.caption} | ![]({os.path.relpath(path, REPOSITORY)}) |")
+    print(f"\nRendered from `{MODEL}` ({args.steps} steps, {args.size} px, seed {args.seed}):\n")
+    print("| technique | image |\n|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
