@@ -35,7 +35,7 @@ def bare_step(model, layer_name, channel, size, batch, learning_rate=0.05):
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            value = tf.reduce_mean(truncated(image, training=False)[..., channel])
+            value = tf.reduce_mean(tf.cast(truncated(image, training=False)[..., channel], tf.float32))
         image.assign_add(learning_rate * tape.gradient(value, image))
         return value
 
@@ -69,13 +69,18 @@ def main():
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=8, help="interleaved engine/bare rounds")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--xla", action="store_true", help="compile the engine's step with XLA")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
+                        help="Keras dtype policy for the model, in the engine and the bare limit alike")
     args = parser.parse_args()
 
-    renderer = lw.Renderer("vgg16-hed")
+    keras.mixed_precision.set_global_policy(args.precision)
+    renderer = lw.Renderer("vgg16-hed", jit_compile=args.xla)
     objective = f"{args.layer}:{args.channel}"
     print(f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, "
           f"model: vgg16-hed (VGG16 fine-tuned for HED edge detection), objective {objective}, "
-          f"{args.size} px, {args.steps} steps in {args.rounds} interleaved rounds")
+          f"{args.size} px, {args.steps} steps in {args.rounds} interleaved rounds, "
+          f"precision {args.precision}, engine XLA {'on' if args.xla else 'off'}")
     for batch in args.batches:
         traces = renderer.trace_count
         first = timed(lambda: renderer.render(objective, size=args.size, batch=batch, steps=1, seed=0))

@@ -77,6 +77,7 @@ class Renderer:
             pre-softmax logit). Defaults to True.
         preprocess: optional function applied to the [0, 1] RGB images before the model, for a user's
             model that expects another range. Defaults to None.
+        jit_compile: compile steps with XLA. Defaults to False (see benchmarks/ for when it pays).
 
     Example:
         >>> renderer = Renderer("vgg16-hed")
@@ -84,10 +85,11 @@ class Renderer:
         >>> images = renderer.render("block4_conv3:7", steps=128)   # reuses the compiled step
     """
 
-    def __init__(self, model, *, preactivation=True, preprocess=None):
+    def __init__(self, model, *, preactivation=True, preprocess=None, jit_compile=False):
         self.model = load_model(model) if isinstance(model, str) else model
         self.preactivation = bool(preactivation)
         self.preprocess = preprocess
+        self.jit_compile = bool(jit_compile)
         self.trace_count = 0
         self._plans = {}
         self._taps = {}

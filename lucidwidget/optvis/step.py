@@ -92,7 +92,7 @@ class Plan:
         self.optimizer.build(self.param.variables)
         self._renderer = renderer
         self._normalize = normalize_gradients
-        self.run_chunk = tf.function(self._run_chunk)
+        self.run_chunk = tf.function(self._run_chunk, jit_compile=renderer.jit_compile)
 
     def _model_input(self, image, transform_knobs):
         x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs)
