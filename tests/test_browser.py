@@ -78,6 +78,17 @@ def wait_running(page, root):
                            timeout=ROUND_TRIP_MS)
 
 
+def submit_and_wait_for_new_run(page, root, field, text):
+    """Types `text` into `field`, presses Enter and waits until a frame of a newer run is drawn."""
+    run = int(data(root, "runId"))
+    field.fill(text)
+    field.press("Enter")
+    page.wait_for_function(
+        "(run) => Number(document.querySelector('.lw-root').dataset.frameRun) > run", arg=run,
+        timeout=ROUND_TRIP_MS,
+    )
+
+
 def test_tiles_appear_and_change(widget):
     page, root = widget
     wait_running(page, root)
@@ -143,13 +154,7 @@ def test_invalid_channel_shows_error_and_widget_recovers(widget):
     assert "Expected a channel in [0, 11]" in error.text_content()
     assert "channel=99" in error.text_content()
     assert data(root, "frames") == frames                       # the last good tiles stay
-    run = int(data(root, "runId"))
-    entry.fill("4")
-    entry.press("Enter")
-    page.wait_for_function(
-        "(run) => Number(document.querySelector('.lw-root').dataset.frameRun) > run", arg=run,
-        timeout=ROUND_TRIP_MS,
-    )
+    submit_and_wait_for_new_run(page, root, entry, "4")
     error.wait_for(state="hidden")
     assert "conv3:4" in root.locator(".lw-status").text_content()
     page.wait_for_function(f"() => Number(document.querySelector('.lw-root').dataset.step) >= {SCREENSHOT_STEP}",
@@ -172,12 +177,6 @@ def test_expression_box_shows_parse_errors_then_renders(widget):
         "() => document.querySelector('.lw-error').textContent.includes('column 11')", timeout=ROUND_TRIP_MS,
     )
     assert "^" in error.text_content() and error.is_visible()
-    run = int(data(root, "runId"))
-    box.fill("conv3:5 - 0.5*conv2:1")
-    box.press("Enter")
-    page.wait_for_function(
-        "(run) => Number(document.querySelector('.lw-root').dataset.frameRun) > run", arg=run,
-        timeout=ROUND_TRIP_MS,
-    )
+    submit_and_wait_for_new_run(page, root, box, "conv3:5 - 0.5*conv2:1")
     error.wait_for(state="hidden")
     assert "conv3:5 - 0.5*conv2:1" in root.locator(".lw-status").text_content()

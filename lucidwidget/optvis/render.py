@@ -263,9 +263,9 @@ class Renderer:
                 plan.optimizer.set_learning_rate(learning_rate)
             if images is not None:
                 plan.param.assign_image(_resize(images, stage_size))
-            done, value, cancelled, stage_kept = self._run_stage(plan, run, done, done + stage_steps)
+            done, value, cancelled, stage_kept, last = self._run_stage(plan, run, done, done + stage_steps)
             kept += stage_kept
-            images = plan.param().numpy()
+            images = (plan.param() if last is None else last).numpy()
             if cancelled:
                 break
 
@@ -298,13 +298,16 @@ class Renderer:
         return stages
 
     def _run_stage(self, plan, run, step, end):
-        """Runs steps (step, end] in compiled chunks; returns (steps done, last value, cancelled, kept)."""
-        kept, value = [], float("nan")
+        """Runs steps (step, end] in compiled chunks.
+
+        Returns (steps done, last value, cancelled, kept images, last image tensor or None).
+        """
+        kept, value, image = [], float("nan"), None
         next_frame = {id(c): 0.0 for c in run.frame_callbacks}
         seconds_per_step = None
         while step < end:
             if self._cancel.is_set():
-                return step, value, True, kept
+                return step, value, True, kept, image
             due_in = min(next_frame.values()) - time.monotonic() if next_frame else None
             count = run.chunk_length(step, end, seconds_per_step, due_in)
             began = time.perf_counter()
@@ -336,7 +339,7 @@ class Renderer:
                 for callback in due:
                     next_frame[id(callback)] = now + callback.frame_interval
                     callback.on_frame(step, frame)
-        return step, value, False, kept
+        return step, value, False, kept, image
 
 
 def _call(callbacks, method, *args):
