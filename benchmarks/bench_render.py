@@ -24,6 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 import lucidwidget as lw  # noqa: E402
 from lucidwidget.models import find_layer  # noqa: E402
+from lucidwidget.optvis.objective_base import activation, leaf  # noqa: E402
 
 
 def bare_step(model, layer_name, channel, size, batch, learning_rate=0.05):
@@ -40,6 +41,15 @@ def bare_step(model, layer_name, channel, size, batch, learning_rate=0.05):
         return value
 
     return step
+
+
+def whole_layer_channel(layer, channel):
+    """`channel(layer, n)` computed from the whole layer, as an objective without `T.units` would."""
+
+    def compute(T, index):
+        return tf.reduce_mean(tf.gather(activation(T, layer), index, axis=-1))
+
+    return leaf("whole_layer_channel", [layer], compute, [channel], description=f"channel {layer}:{channel}")
 
 
 def timed(fn):
@@ -70,6 +80,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=8, help="interleaved engine/bare rounds")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--xla", action="store_true", help="compile the engine's step with XLA")
+    parser.add_argument("--whole-layer", action="store_true",
+                        help="compute the whole target layer instead of only the target channel")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
                         help="Keras dtype policy for the model, in the engine and the bare limit alike")
     args = parser.parse_args()
@@ -77,10 +89,13 @@ def main():
     keras.mixed_precision.set_global_policy(args.precision)
     renderer = lw.Renderer("vgg16-hed", jit_compile=args.xla)
     objective = f"{args.layer}:{args.channel}"
+    if args.whole_layer:
+        objective = whole_layer_channel(args.layer, args.channel)
     print(f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, "
-          f"model: vgg16-hed (VGG16 fine-tuned for HED edge detection), objective {objective}, "
+          f"model: vgg16-hed (VGG16 fine-tuned for HED edge detection), objective {args.layer}:{args.channel}, "
           f"{args.size} px, {args.steps} steps in {args.rounds} interleaved rounds, "
-          f"precision {args.precision}, engine XLA {'on' if args.xla else 'off'}")
+          f"precision {args.precision}, engine XLA {'on' if args.xla else 'off'}, "
+          f"target layer {'whole' if args.whole_layer else 'target channel only'}")
     for batch in args.batches:
         traces = renderer.trace_count
         first = timed(lambda: renderer.render(objective, size=args.size, batch=batch, steps=1, seed=0))
@@ -92,7 +107,9 @@ def main():
         print(f"batch {batch}: engine {engine_rate:.2f} steps/s, bare limit {bare_rate:.2f} steps/s, "
               f"ratio engine/bare {ratio:.2f}x (median of per-round ratios)")
         traces = renderer.trace_count
-        other = f"{args.layer}:{args.channel + 1}"
+        other = lw.objectives.channel(args.layer, args.channel + 1)
+        if args.whole_layer:
+            other = whole_layer_channel(args.layer, args.channel + 1)
         changed = timed(lambda: renderer.render(other, size=args.size, batch=batch, steps=args.steps // args.rounds))
         print(f"batch {batch}: after a channel change: {args.steps // args.rounds / changed:.2f} steps/s, "
               f"{renderer.trace_count - traces} retrace(s)")

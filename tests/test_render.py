@@ -236,3 +236,26 @@ def test_render_wrapper_accepts_zoo_names_and_models(seq_model):
     images = lw.render(seq_model, "conv2:1", size=24, steps=2)
     assert images.shape == (1, 24, 24, 3)
 
+
+
+def dead_relu_model():
+    """`top` is the mean of relu(r + g + b - 2): off, with a zero gradient, for any image near grey."""
+    return keras.Sequential([
+        keras.Input((None, None, 3)),
+        keras.layers.Conv2D(1, 1, activation="relu", name="dead", kernel_initializer="ones",
+                            bias_initializer=keras.initializers.Constant(-2.0)),
+        keras.layers.Conv2D(1, 1, name="top", kernel_initializer="ones"),
+    ])
+
+
+def test_redirected_relu_wakes_units_that_plain_gradients_cannot_reach():
+    renderer = Renderer(dead_relu_model())
+    start = renderer.render("top:0", size=16, steps=1, learning_rate=1e-9, seed=0, transforms=[])
+    start_value = renderer.evaluate("top:0", start)
+    plain = renderer.render("top:0", size=16, steps=64, learning_rate=0.1, seed=0, transforms=[])
+    redirected = renderer.render("top:0", size=16, steps=64, learning_rate=0.1, seed=0, transforms=[],
+                                 redirect_relu_steps=48)
+    np.testing.assert_allclose(plain, start, atol=1e-6)
+    assert renderer.evaluate("top:0", plain) == pytest.approx(start_value)
+    assert start_value == 0.0
+    assert renderer.evaluate("top:0", redirected) > 0.1

@@ -328,3 +328,29 @@ def test_consecutive_affine_transforms_resample_once_through_the_chained_map():
     finally:
         warp.affine_warp = original
     assert len(interpolations) == 1
+
+
+@pytest.mark.parametrize("window", [(9, 8), (8, 7), (13, 10)])
+def test_warp_of_a_window_is_the_centre_crop_of_the_full_warp(window):
+    images = tf.constant(ramp((2, 13, 10, 3)))
+    linear = 1.1 * warp.rotation_matrices(tf.constant([0.3, -0.7]))
+    shift = tf.constant([[1.5, -2.0], [0.25, 3.0]])
+    full = warp.affine_warp(images, linear, shift)
+    windowed = warp.affine_warp(images, linear, shift, window=window)
+    np.testing.assert_allclose(windowed, tf.image.resize_with_crop_or_pad(full, *window), atol=1e-6)
+
+
+@pytest.mark.parametrize("chain", [
+    transform.standard_transforms,
+    [*transform.standard_transforms, transform.gaussian_blur(1.0)],
+    [transform.pad(3, mode="reflect")],
+    [transform.crop_or_pad_to(6, 6)],
+], ids=["affine-last", "blur-last", "no-affine", "smaller-than-window"])
+def test_transforms_into_a_window_equal_cropping_afterwards(chain):
+    """What the model sees is the same whether the window is cut after the transforms or resampled
+    directly, for every way a chain can end."""
+    images = tf.constant(ramp((2, 20, 20, 3)))
+    knobs = [tf.constant(k) for t in chain for k in t.knobs]
+    windowed = transform.apply_transforms(chain, images, seeded(3), knobs, window=(16, 16))
+    after = transform.apply_transforms(chain, images, seeded(3), knobs)
+    np.testing.assert_allclose(windowed, tf.image.resize_with_crop_or_pad(after, 16, 16), atol=1e-6)

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lucidwidget.models import activations
+from lucidwidget.models import activations, units
 from lucidwidget.models.layers import children, forward_nodes, graph_of, resolve_layer
 
 MAX_PROBE_SIDE = 8192
@@ -132,6 +132,9 @@ class _Run:
 class _Step:
     """How to run one layer call: recurse into a nested model, or call the layer, tapping it.
 
+    A tapped conv or dense call whose outputs nothing reads is deferred (`units.DeferredLayer`), so an
+    objective reading a few of its units computes only those.
+
     Args:
         layer: the layer (or Keras operation) called.
         taps: names under which to record this layer's value.
@@ -150,6 +153,7 @@ class _Step:
         fused = activations.fused_activation(layer) is not None
         self.twin = activations.linear_twin(layer) if fused and (self.tap_pre or self.is_relu) else None
         self.accepts_training = "training" in inspect.signature(layer.call).parameters
+        self.deferred = bool(taps) and inner is None and not outputs_needed and units.can_defer(layer, self.tap_pre)
 
     @property
     def is_relu(self):
@@ -162,6 +166,10 @@ class _Step:
             return outputs
         if self.accepts_training:
             kwargs = {**kwargs, "training": False}
+        if self.deferred:
+            compute = self.twin if self.tap_pre else self.layer
+            run.record(self.taps, units.DeferredLayer(self.layer, compute, args, kwargs))
+            return None
         redirect = run.redirect if self.is_relu else False
         if not self.tap_pre and redirect is False:
             outputs = self.layer(*args, **kwargs)
@@ -389,8 +397,13 @@ class FeatureTap:
         Returns:
             A dict from each requested name to its activation tensor, in forward order.
         """
+        return self.read(images, redirect_relu).as_dict()
+
+    def read(self, images, redirect_relu=False):
+        """Like calling the tap, but returns a `TapReading`: `reading.units(name, index)` computes only
+        units `index` of the deepest tapped layer when it is a plain conv or dense layer."""
         if self._plan is None:
-            return {}
+            return units.TapReading({})
         run = _Run(_redirect_switch(redirect_relu))
         self._plan.run((tf.convert_to_tensor(images),), {}, run, stoppable=True)
         missing = [name for name in self.layer_names if name not in run.values]
@@ -399,7 +412,7 @@ class FeatureTap:
                 f"Layers {missing} of model {self.model.name!r} were not called in its forward pass. "
                 f"Received: layer_names={list(self.layer_names)}"
             )
-        return run.values
+        return units.TapReading(run.values)
 
     def output_shapes(self, height, width):
         """Static per-example shapes (no batch dimension) of the tapped layers for an image size.

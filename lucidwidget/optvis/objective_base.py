@@ -237,16 +237,39 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
         description = f"{description} [batch {batch}]"
 
         def fn(T, *knobs):
-            item = tf.reshape(knobs[-1], [1])
-            return compute(lambda name: tf.gather(T(name), item), *knobs[:-1])
+            return compute(_BatchItem(T, tf.reshape(knobs[-1], [1])), *knobs[:-1])
 
     key = (kind, layers, tuple(structure), batch is not None)
     return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks)
 
 
+class _BatchItem:
+    """`T` restricted to one batch item (kept as a batch of one)."""
+
+    def __init__(self, T, item):
+        self._T, self._item = T, item
+
+    def __call__(self, name):
+        return tf.gather(self._T(name), self._item)
+
+    def units(self, name, index):
+        return tf.gather(units(self._T, name, index), self._item)
+
+
 def activation(T, name):
     """`T(name)` as float32, so objectives behave the same under mixed precision."""
     return tf.cast(T(name), tf.float32)
+
+
+def units(T, name, index):
+    """`T(name)[..., index]` as float32, for a scalar or vector `index`.
+
+    The renderer's `T` computes only those units when `name` is the deepest layer it evaluates and a
+    plain conv or dense layer; any other callable `T` is read in full and gathered.
+    """
+    read = getattr(T, "units", None)
+    values = read(name, index) if read is not None else tf.gather(T(name), index, axis=-1)
+    return tf.cast(values, tf.float32)
 
 
 def item_axes(x) -> list:

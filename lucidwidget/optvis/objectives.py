@@ -36,6 +36,7 @@ from lucidwidget.optvis.objective_base import (
     leaf,
     per_item_mean,
     require_grid,
+    units,
 )
 from lucidwidget.optvis.regularizers import L1, L2, Lp, alpha_penalty, blur_input_each_step, total_variation
 
@@ -112,8 +113,8 @@ def neuron(layer, n_channel, x=None, y=None, batch=None):
     has_x, has_y = x is not None, y is not None
 
     def compute(T, channel, *position):
-        units = _grid_point(activation(T, layer), layer, "neuron", has_x, has_y, position)
-        return tf.reduce_mean(tf.gather(units, channel, axis=-1))
+        plane = units(T, layer, tf.reshape(channel, [1]))
+        return tf.reduce_mean(_grid_point(plane, layer, "neuron", has_x, has_y, position))
 
     return leaf("neuron", [layer], compute, [n_channel, *position], batch=batch, structure=(has_x, has_y),
                 description=f"neuron {layer}:{n_channel} at {where}",
@@ -126,7 +127,7 @@ def _unit_mean(layer, index, arg, noun, kind, batch):
     index = check_whole(arg, index)
 
     def compute(T, index):
-        return tf.reduce_mean(tf.gather(activation(T, layer), index, axis=-1))
+        return tf.reduce_mean(units(T, layer, index))
 
     return leaf("unit_mean", [layer], compute, [index], batch=batch, description=f"{kind} {layer}:{index}",
                 checks=[channel_check(layer, index, noun)])
@@ -282,8 +283,8 @@ def direction_neuron(layer, vec, x=None, y=None, batch=None, cossim_pow=0):
     has_x, has_y = x is not None, y is not None
 
     def compute(T, vec, cossim_pow, *position):
-        units = _grid_point(activation(T, layer), layer, "direction_neuron", has_x, has_y, position)
-        return _dot_cossim(units, vec, cossim_pow)
+        point = _grid_point(activation(T, layer), layer, "direction_neuron", has_x, has_y, position)
+        return _dot_cossim(point, vec, cossim_pow)
 
     return leaf("direction_neuron", [layer], compute, [vec, cossim_pow, *position], batch=batch,
                 structure=(has_x, has_y), description=f"direction_neuron {layer} at {where}",
@@ -359,8 +360,8 @@ def channel_interpolate(layer1, n_channel1, layer2, n_channel2):
     n_channel2 = check_whole("n_channel2", n_channel2)
 
     def compute(T, channel1, channel2):
-        first = per_item_mean(tf.gather(activation(T, layer1), channel1, axis=-1))
-        second = per_item_mean(tf.gather(activation(T, layer2), channel2, axis=-1))
+        first = per_item_mean(units(T, layer1, channel1))
+        second = per_item_mean(units(T, layer2, channel2))
         count = tf.shape(first)[0]
         t = tf.cast(tf.range(count), tf.float32) / tf.cast(tf.maximum(count - 1, 1), tf.float32)
         return tf.reduce_mean((1.0 - t) * first + t * second)

@@ -122,14 +122,14 @@ class Renderer:
         images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
         tap = self._tap(frozenset(objective.layers))
         model_input = fit_to_model(images, tap, self.preprocess)
-        return float(objective(Activations(tap(model_input), model_input, images)))
+        return float(objective(Activations(tap.read(model_input), model_input, images)))
 
     def _tap(self, layers):
         if layers not in self._taps:
             self._taps[layers] = FeatureTap(self.model, sorted(layers), preactivation=self.preactivation)
         return self._taps[layers]
 
-    def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients):
+    def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients, redirect):
         key = (
             objective.signature,
             tuple(t.signature for t in transforms),
@@ -138,6 +138,7 @@ class Renderer:
             batch,
             optimizer if isinstance(optimizer, str) else ("id", id(optimizer)),
             bool(normalize_gradients),
+            redirect,
         )
         plan = self._plans.get(key)
         if plan is None:
@@ -150,6 +151,7 @@ class Renderer:
                 optimizers_lib.get(optimizer),
                 self._tap(frozenset(objective.layers)),
                 normalize_gradients,
+                redirect,
             )
             self._plans[key] = plan
         return plan
@@ -255,7 +257,8 @@ class Renderer:
         started = time.perf_counter()
         kept, images, done, value, cancelled = [], init_images, 0, float("nan"), False
         for stage_size, stage_steps in stages:
-            plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients)
+            plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
+                              redirect=redirect_relu_steps > 0)
             plan.param.reset(seed)
             plan.rng.reset_from_seed(seed if seed is not None else np.random.default_rng().integers(2**62))
             plan.optimizer.reset()
@@ -321,7 +324,8 @@ class Renderer:
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:
                 raise ValueError(
-                    f"The objective became {values[bad[0]]} at step {step + bad[0] + 1}. The learning rate is "
+                    f"The optimisation diverged: the objective or the image became {values[bad[0]]} at step "
+                    f"{step + bad[0] + 1}. The learning rate is "
                     f"probably too high for this objective; try a smaller one. "
                     f"Received: learning_rate={plan.optimizer.learning_rate:g}"
                 )

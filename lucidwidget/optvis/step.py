@@ -24,22 +24,34 @@ MAX_CHUNK_STEPS = 64
 
 
 class Activations:
-    """The `T` handed to objectives: layer activations, plus the model input and the raw image."""
+    """The `T` handed to objectives: layer activations, plus the model input and the raw image.
 
-    def __init__(self, activations, model_input, image):
-        self._activations = activations
+    `T(name)` is a whole activation; `T.units(name, index)` is `T(name)[..., index]`, computed alone
+    when the tap deferred that layer (see `lucidwidget.models.units`).
+    """
+
+    def __init__(self, reading, model_input, image):
+        self._reading = reading
         self._special = {"input": model_input, "image": image}
 
     def __call__(self, name):
         if name in self._special:
             return self._special[name]
-        try:
-            return self._activations[name]
-        except KeyError:
+        self._check(name)
+        return self._reading[name]
+
+    def units(self, name, index):
+        if name in self._special:
+            return tf.gather(self._special[name], index, axis=-1)
+        self._check(name)
+        return self._reading.units(name, index)
+
+    def _check(self, name):
+        if name not in self._reading:
             raise ValueError(
                 f"The objective reads layer {name!r} but does not list it in its `layers`. "
-                f"Listed: {sorted(self._activations)}. Received: name={name!r}"
-            ) from None
+                f"Listed: {sorted(self._reading)}. Received: name={name!r}"
+            )
 
 
 def fit_to_model(images, tap, preprocess):
@@ -76,8 +88,13 @@ class Run:
 class Plan:
     """One compiled optimisation step and the stateful objects it captured."""
 
-    def __init__(self, renderer, objective, transforms, image_param, optimizer, tap, normalize_gradients):
-        """Builds the optimizer's slots for the param's variables and wraps the step in `tf.function`."""
+    def __init__(self, renderer, objective, transforms, image_param, optimizer, tap, normalize_gradients, redirect):
+        """Builds the optimizer's slots for the param's variables and wraps the step in `tf.function`.
+
+        `redirect` compiles Lucid's redirected ReLU gradient in, switched on for the first
+        `redirect_until` steps of a run. Without it every ReLU is the layer's own, which lets
+        TensorFlow fuse each convolution with its bias and ReLU.
+        """
         self.objective = objective
         self.transforms = list(transforms)
         self.param = image_param
@@ -88,28 +105,31 @@ class Plan:
         # The model sees a window the size of the image: padding only supplies what the random
         # transforms move into view (Lucid's cropping jitter does the same), so the model's work
         # per step does not grow with the padding.
-        self._window = transform_lib.crop_or_pad_to(*image_param.shape[1:3])
+        self._window = tuple(image_param.shape[1:3])
         self.optimizer.build(self.param.variables)
         self._renderer = renderer
         self._normalize = normalize_gradients
+        self._redirect = redirect
         self.run_chunk = tf.function(self._run_chunk, jit_compile=renderer.jit_compile)
 
     def _model_input(self, image, transform_knobs):
-        x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs)
+        window = self._window if self.tap.input_size is None else None
+        x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs, window=window)
         if x.shape[-1] == 4:
             x = self._collapse_alpha(x, self.rng)
-        if self.tap.input_size is None:
-            x = self._window(x, self.rng)
         return fit_to_model(x, self.tap, self._renderer.preprocess)
 
     def _step(self, step, objective_knobs, transform_knobs, redirect_until):
         with tf.GradientTape() as tape:
             image = self.param()
             model_input = self._model_input(image, transform_knobs)
-            activations = self.tap(model_input, redirect_relu=step < redirect_until)
-            value = tf.cast(self.objective.fn(Activations(activations, model_input, image), *objective_knobs),
+            reading = self.tap.read(model_input, redirect_relu=self._redirect and step < redirect_until)
+            value = tf.cast(self.objective.fn(Activations(reading, model_input, image), *objective_knobs),
                             tf.float32)
             loss = -value
+        # Fused convolution + ReLU kernels turn NaN into 0, so a diverged image can leave the value
+        # finite: report such a step as NaN, for the renderer to stop.
+        value = tf.where(tf.reduce_all(tf.math.is_finite(image)), value, float("nan"))
         grads = tape.gradient(loss, self.param.variables)
         if self._normalize:
             grads = optimizers_lib.normalize_gradients(grads)

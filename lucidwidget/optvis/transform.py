@@ -95,11 +95,16 @@ def _chain(first, then):
     return chained, shift + tf.reduce_sum(linear * next_shift[:, None, :], axis=-1)
 
 
-def apply_transforms(transforms, images, rng, knobs):
+def apply_transforms(transforms, images, rng, knobs, window=None):
     """Applies `transforms` in order, taking their knobs from the flat sequence `knobs`.
 
     Runs of consecutive `AffineTransform`s are chained into one map and resampled once; the random
     draws happen in the same order as applying each transform on its own.
+
+    Args:
+        window: optional `(height, width)`: return the centred window of that size (see
+            `crop_or_pad_to`). When the transforms end with an affine run, only the window is
+            resampled, so padding added for the transforms costs no resampling work.
     """
     pending = None
     for t, own in zip(transforms, split_knobs(knobs, transforms)):
@@ -110,9 +115,19 @@ def apply_transforms(transforms, images, rng, knobs):
         if pending is not None:
             images, pending = warp.affine_warp(images, *pending), None
         images = t.fn(images, rng, *own)
+    if window is not None and pending is not None and _fits(window, images):
+        return warp.affine_warp(images, *pending, window=window)
     if pending is not None:
         images = warp.affine_warp(images, *pending)
+    if window is not None and tuple(images.shape[1:3]) != tuple(window):
+        images = tf.image.resize_with_crop_or_pad(images, *window)
     return images
+
+
+def _fits(window, images):
+    """Whether `window` lies inside the images (their static size must be known)."""
+    height, width = images.shape[1:3]
+    return height is not None and width is not None and window[0] <= height and window[1] <= width
 
 
 def compose(transforms) -> Transform:

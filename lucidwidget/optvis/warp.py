@@ -14,27 +14,36 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def affine_warp(images, linear, shift):
+def affine_warp(images, linear, shift, window=None):
     """Resamples images through a per-example affine map about the image centre.
 
     Output pixel `p` (x, y) reads the input at `centre + linear @ (p - centre) - shift`, interpolated
     bilinearly; positions outside the image are reflected back in about the half-pixel edge
-    (`d c b a | a b c d`), so the output has the input's shape and no constant-coloured corners.
-    With `linear` the identity, the content moves by `shift` pixels.
+    (`d c b a | a b c d`), so the output has no constant-coloured corners. With `linear` the
+    identity, the content moves by `shift` pixels.
 
     Args:
         images: float tensor `(batch, height, width, channels)`.
         linear: `(batch, 2, 2)` matrices mapping output offsets from the centre to input offsets.
         shift: `(batch, 2)` translations `(dx, dy)` in pixels, applied after `linear`.
+        window: optional `(height, width)` no larger than the image: compute only that centred
+            window of the output, exactly what `tf.image.resize_with_crop_or_pad` would cut from the
+            full result (an odd margin loses its extra row or column at the bottom/right), at the
+            window's cost.
 
     Returns:
-        A tensor with the shape and dtype of `images`.
+        A tensor with the dtype of `images`, the shape of `images` or of the window.
     """
     images = tf.convert_to_tensor(images)
     shape = tf.shape(images)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
     height_f, width_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    rows, cols = tf.meshgrid(tf.range(height_f), tf.range(width_f), indexing="ij")
+    out_height, out_width = (height, width) if window is None else window
+    rows, cols = tf.meshgrid(
+        tf.cast(tf.range(out_height) + (height - out_height) // 2, tf.float32),
+        tf.cast(tf.range(out_width) + (width - out_width) // 2, tf.float32),
+        indexing="ij",
+    )
     # Offsets from the centre, flattened to (1, height * width) so they broadcast over the batch.
     off_x = tf.reshape(cols - (width_f - 1.0) / 2.0, [1, -1])
     off_y = tf.reshape(rows - (height_f - 1.0) / 2.0, [1, -1])
@@ -61,7 +70,7 @@ def affine_warp(images, linear, shift):
 
     top = (1.0 - wx) * read(y_lo, x_lo) + wx * read(y_lo, x_hi)
     bottom = (1.0 - wx) * read(y_hi, x_lo) + wx * read(y_hi, x_hi)
-    return tf.reshape((1.0 - wy) * top + wy * bottom, shape)
+    return tf.reshape((1.0 - wy) * top + wy * bottom, [batch, out_height, out_width, channels])
 
 
 def _reflect(position, size):
