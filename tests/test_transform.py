@@ -340,6 +340,12 @@ def test_warp_of_a_window_is_the_centre_crop_of_the_full_warp(window):
     np.testing.assert_allclose(windowed, tf.image.resize_with_crop_or_pad(full, *window), atol=1e-6)
 
 
+def test_a_window_larger_than_the_images_is_refused():
+    images = tf.constant(ramp((1, 8, 6, 3)))
+    with pytest.raises(ValueError, match=r"no larger than the images \(8x6, height x width\).*window=\(8, 7\)"):
+        warp.affine_warp(images, warp.identity_matrices(1), tf.zeros((1, 2)), window=(8, 7))
+
+
 @pytest.mark.parametrize("chain", [
     transform.standard_transforms,
     [*transform.standard_transforms, transform.gaussian_blur(1.0)],

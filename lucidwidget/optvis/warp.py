@@ -35,6 +35,12 @@ def affine_warp(images, linear, shift, window=None):
         A tensor with the dtype of `images`, the shape of `images` or of the window.
     """
     images = tf.convert_to_tensor(images)
+    static = tuple(images.shape[1:3])
+    if window is not None and any(side is not None and w > side for w, side in zip(window, static)):
+        raise ValueError(
+            f"Expected a window no larger than the images ({static[0]}x{static[1]}, height x width). "
+            f"Received: window={tuple(window)}"
+        )
     shape = tf.shape(images)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
     height_f, width_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
