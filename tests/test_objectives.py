@@ -290,3 +290,47 @@ def test_diversity_and_alignment_gradients():
                                rtol=1e-4, atol=1e-7)
     grad = gradient(obj.direction("conv", VEC, cossim_pow=2), "conv")
     assert np.isfinite(grad).all() and np.abs(grad).sum() > 0
+
+
+@obj.wrap_objective
+def channel_minus_mean(layer, n_channel, weight=0.5):
+    """A Lucid-style custom objective: a channel's mean minus a fraction of the layer's mean."""
+
+    def inner(T):
+        acts = T(layer)
+        return tf.reduce_mean(acts[..., n_channel]) - weight * tf.reduce_mean(acts)
+
+    return inner
+
+
+def test_wrap_objective_matches_numpy_and_makes_numbers_knobs():
+    objective = channel_minus_mean("conv", 3, weight=0.25)
+    expected = ACTS["conv"][..., 3].mean() - 0.25 * ACTS["conv"].mean()
+    assert value(objective) == pytest.approx(expected, rel=1e-5)
+    assert objective.layers == {"conv"}
+    assert objective.description == "channel_minus_mean('conv', 3, weight=0.25)"
+    other = channel_minus_mean("conv", 1, weight=2.0)
+    assert other.signature == objective.signature, "new numbers must reuse the compiled step"
+    assert channel_minus_mean("dense", 1, weight=2.0).signature != objective.signature
+    assert value(other) == pytest.approx(ACTS["conv"][..., 1].mean() - 2.0 * ACTS["conv"].mean(), rel=1e-5)
+
+
+def test_wrap_objective_keeps_non_numbers_as_structure():
+    @obj.wrap_objective
+    def maybe_squared(layer, n_channel, square):
+        def inner(T):
+            acts = T(layer)[..., n_channel]
+            return tf.reduce_mean(acts * acts if square else acts)
+
+        return inner
+
+    plain, squared = maybe_squared("conv", 2, False), maybe_squared("conv", 2, True)
+    assert plain.signature != squared.signature
+    assert value(squared) == pytest.approx((ACTS["conv"][..., 2] ** 2).mean(), rel=1e-5)
+    combined = plain - 0.5 * squared
+    assert value(combined) == pytest.approx(value(plain) - 0.5 * value(squared), rel=1e-5)
+
+
+def test_wrap_objective_refuses_a_non_callable():
+    with pytest.raises(TypeError, match="Received: factory=3"):
+        obj.wrap_objective(3)

@@ -7,6 +7,7 @@ import threading
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import lucidwidget as lw
 from lucidwidget.optvis import objectives, param, transform
@@ -109,9 +110,17 @@ def test_seed_makes_runs_deterministic(seq_model):
 
 
 def test_thresholds_return_one_image_per_threshold(seq_model):
-    result = Renderer(seq_model).render("conv2:3", size=32, seed=0, steps=None, thresholds=(2, 5))
+    recorder = Recorder()
+    result = Renderer(seq_model).render("conv2:3", size=32, seed=0, thresholds=(5, 2), callbacks=[recorder])
     assert isinstance(result, list) and len(result) == 2
     assert np.abs(result[0] - result[1]).max() > 0
+    steps = [event[1] for event in recorder.events if event[0] == "step"]
+    assert steps == [1, 2, 3, 4, 5], "steps default to the largest threshold"
+
+
+def test_thresholds_beyond_steps_are_refused(seq_model):
+    with pytest.raises(ValueError, match=r"thresholds <= steps=4.*Received: thresholds=\[2, 8\]"):
+        Renderer(seq_model).render("conv2:3", size=32, steps=4, thresholds=(2, 8))
 
 
 class Recorder:
@@ -259,3 +268,23 @@ def test_redirected_relu_wakes_units_that_plain_gradients_cannot_reach():
     assert renderer.evaluate("top:0", plain) == pytest.approx(start_value)
     assert start_value == 0.0
     assert renderer.evaluate("top:0", redirected) > 0.1
+
+
+@objectives.wrap_objective
+def channel_above_layer(layer, n_channel, weight):
+    """A user's custom objective in Lucid's style, for the no-retrace check."""
+
+    def inner(T):
+        acts = T(layer)
+        return tf.reduce_mean(acts[..., n_channel]) - weight * tf.reduce_mean(acts)
+
+    return inner
+
+
+def test_wrapped_custom_objective_rises_and_never_retraces(seq_model):
+    renderer = Renderer(seq_model)
+    assert_raises_far_above_noise(renderer, channel_above_layer("conv3", 4, 0.5))
+    traces = renderer.trace_count
+    for channel, weight in ((1, 0.1), (7, 1.0)):
+        renderer.render(channel_above_layer("conv3", channel, weight), size=32, steps=3, transforms=SMALL_TRANSFORMS)
+    assert renderer.trace_count == traces

@@ -10,6 +10,7 @@ the penalties in `regularizers` can share it without importing each other.
 from __future__ import annotations
 
 import difflib
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -141,6 +142,80 @@ class Objective(Knobbed):
         for obj in objectives:
             terms += _terms_of(obj, "+")
         return weighted_sum(terms)
+
+
+def wrap_objective(factory):
+    """Turns a Lucid-style objective factory into one whose numbers are knobs.
+
+    The decorated `factory(*args, **kwargs)` returns a function of `T`, as in Lucid. Calling the
+    wrapped factory returns an `Objective` in which every numeric argument (a number, list or array of
+    numbers) is a knob: `factory` is called again inside the compiled step with those arguments as
+    tensors, so a new channel or weight reuses the compiled step. Every string argument is taken to
+    name a layer the objective reads. Other arguments (booleans, None, functions) are part of the
+    structure, and changing them compiles a new step.
+
+    Because numeric arguments arrive as tensors, index with them (`T(layer)[..., n]` or `tf.gather`)
+    rather than using them as Python ints (`range(n)`).
+
+    Example:
+
+    ```python
+    @wrap_objective
+    def channel_minus_mean(layer, n_channel, weight=0.5):
+        def inner(T):
+            acts = T(layer)
+            return tf.reduce_mean(acts[..., n_channel]) - weight * tf.reduce_mean(acts)
+        return inner
+
+    renderer.render(channel_minus_mean("block4_conv3", 42))   # compiles
+    renderer.render(channel_minus_mean("block4_conv3", 7))    # reuses the compiled step
+    ```
+    """
+    if not callable(factory):
+        raise TypeError(f"Expected a function that returns a function of T. Received: factory={factory!r}")
+    name = getattr(factory, "__name__", "objective")
+
+    @functools.wraps(factory)
+    def wrapped(*args, **kwargs):
+        named = list(enumerate(args)) + sorted(kwargs.items())
+        slots = [key for key, value in named if _is_knob(value)]
+        fixed = tuple((key, _structure(value)) for key, value in named if not _is_knob(value))
+        layers = [value for _, value in named if isinstance(value, str)]
+
+        def fn(T, *knobs):
+            values = dict(named) | dict(zip(slots, knobs))
+            inner = factory(*(values[i] for i in range(len(args))), **{k: values[k] for k in kwargs})
+            return inner(T)
+
+        shown = [repr(value) for value in args] + [f"{key}={value!r}" for key, value in sorted(kwargs.items())]
+        return Objective(
+            fn, [value for key, value in named if key in slots], key=("wrapped", factory, tuple(slots), fixed),
+            description=f"{name}({', '.join(shown)})", layers=layers,
+        )
+
+    return wrapped
+
+
+def _is_knob(value) -> bool:
+    """Numbers and numeric arrays become knobs; booleans stay structure (they switch code paths)."""
+    if is_number(value):
+        return True
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        return False
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return False
+    return array.size > 0 and array.dtype != bool and np.issubdtype(array.dtype, np.number)
+
+
+def _structure(value):
+    """A hashable stand-in for a structural argument: itself when hashable, else its identity."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
 
 
 def _is_zero(value) -> bool:

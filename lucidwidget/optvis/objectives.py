@@ -37,13 +37,14 @@ from lucidwidget.optvis.objective_base import (
     per_item_mean,
     require_grid,
     units,
+    wrap_objective,
 )
 from lucidwidget.optvis.regularizers import L1, L2, Lp, alpha_penalty, blur_input_each_step, total_variation
 
 __all__ = [
     "L1", "L2", "Lp", "Objective", "alignment", "alpha_penalty", "as_objective", "blur_input_each_step",
     "channel", "channel_interpolate", "class_logit", "deepdream", "direction", "direction_neuron",
-    "diversity", "feature_mask", "layer", "neuron", "random_direction", "total_variation",
+    "diversity", "feature_mask", "layer", "neuron", "random_direction", "total_variation", "wrap_objective",
 ]
 
 COSSIM_FLOOR = 0.1

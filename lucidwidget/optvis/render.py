@@ -26,6 +26,9 @@ from lucidwidget.optvis import param as param_lib
 from lucidwidget.optvis import transform as transform_lib
 from lucidwidget.optvis.step import Activations, Plan, Run, fit_to_model
 
+DEFAULT_STEPS = 256
+"""Optimizer steps when neither `steps` nor `thresholds` say otherwise (Lucid's default)."""
+
 DEFAULT_SIZE = 128
 """Image side used when the model accepts any size and the caller gives none (Lucid's default)."""
 
@@ -162,7 +165,7 @@ class Renderer:
         *,
         size=None,
         batch=1,
-        steps=256,
+        steps=None,
         seed=None,
         param=None,
         transforms=None,
@@ -182,7 +185,8 @@ class Renderer:
                 `"block4_conv3:42 - 0.5*block5_conv1:7"`.
             size: image side or (height, width). Defaults to the model's fixed input size, else 128.
             batch: images optimised together. Defaults to 1.
-            steps: optimizer steps. Defaults to 256.
+            steps: optimizer steps. Defaults to the largest of `thresholds` when they are given, else
+                `DEFAULT_STEPS` (256).
             seed: makes the run deterministic. Defaults to None (a fresh random start).
             param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)`, e.g.
                 `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum
@@ -226,7 +230,8 @@ class Renderer:
             thresholds = sorted({_check_positive_int(t, "thresholds") for t in thresholds})
             if not thresholds:
                 raise ValueError("Expected at least one threshold. Received: thresholds=()")
-            steps = thresholds[-1] if steps is None else steps
+        if steps is None:
+            steps = DEFAULT_STEPS if thresholds is None else thresholds[-1]
         steps = _check_positive_int(steps, "steps")
         if thresholds is not None and thresholds[-1] > steps:
             raise ValueError(f"Expected thresholds <= steps={steps}. Received: thresholds={thresholds}")
