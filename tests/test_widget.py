@@ -188,15 +188,26 @@ def test_history_records_runs_and_restores_their_settings(make_widget):
     widget.wait(TIMEOUT)
     widget.channel = 5
     widget.wait(TIMEOUT)
-    assert [entry["label"] for entry in widget.history] == ["channel conv3:5", "channel conv3:2"]
+    assert [entry["label"] for entry in widget.history] == ["conv3:5", "conv3:2"]
     assert all(max(png_size(entry["thumbnail"])) <= 64 for entry in widget.history)
     old = widget.history[1]
     widget._handle_custom_msg({"event": "restore", "id": old["id"]}, [])   # a click on the thumbnail
     assert widget.channel == 2
     widget.wait(TIMEOUT)
-    assert widget.run_settings == old["settings"] and len(widget.history) == 3
+    assert widget.run_settings == old["settings"]
+    assert [entry["label"] for entry in widget.history] == ["conv3:2", "conv3:5"], "no entry twice"
     with pytest.raises(ValueError, match="No history entry"):
         widget.restore(-1)
+
+
+def test_history_summary_names_only_what_sets_a_render_apart(make_widget):
+    widget = make_widget(steps=12, tiles=2)
+    widget.run()
+    widget.wait(TIMEOUT)
+    summary = widget.history[0]["summary"]
+    assert summary.startswith("conv3:0 · ")
+    assert {"steps=12", "tiles=2", "size=32"} <= set(summary.split(" · ")[1].split(", "))
+    assert "fft" not in summary and "decorrelate" not in summary, "settings at their defaults stay out"
 
 
 def test_buttons_and_layer_change(make_widget, tmp_path, monkeypatch):

@@ -166,6 +166,7 @@ class LucidWidget(anywidget.AnyWidget):
             raise
         worker.frame_interval = 1.0 / self.frame_rate
         worker.background = self.background
+        worker.defaults = self.trait_defaults(*settings_lib.SETTING_NAMES)
         self.observe(self._on_layer, names="layer")
         self.observe(self._on_mode, names="mode")
         self.observe(self._on_setting, names=list(settings_lib.SETTING_NAMES))

@@ -114,17 +114,31 @@ def layer_info(name, layers):
 
 
 def label(settings) -> str:
-    """A short caption such as `-channel conv3:7`, for the status line and the history strip."""
+    """A short caption such as `conv3:7`, `-neuron conv3:7` or `deepdream conv3`, for the status line and
+    the history strip; a channel (the default kind) shows as just `layer:channel`."""
     kind, mode = settings["objective"], settings.get("mode", "standard")
     sign = "-" if settings["negative"] else ""
     if mode == "interpolation":
         return f"{sign}interpolate {settings['layer']}:{settings['channel']}→{settings['channel_b']}"
     if kind == "expression":
         text = f"{sign}({settings['expression']})" if sign else settings["expression"]
+    elif kind in CHANNEL_FREE_KINDS:
+        text = f"{sign}{kind} {settings['layer']}"
     else:
-        target = settings["layer"] if kind in CHANNEL_FREE_KINDS else f"{settings['layer']}:{settings['channel']}"
-        text = f"{sign}{kind} {target}"
+        target = f"{settings['layer']}:{settings['channel']}"
+        text = f"{sign}{target}" if kind == "channel" else f"{sign}{kind} {target}"
     return f"{text} · alpha" if mode == "transparency" else text
+
+
+def summary(settings, defaults) -> str:
+    """The caption, then only the settings that differ from `defaults` (what sets this render apart),
+    e.g. `conv3:7 · steps=512, tiles=4`."""
+    shown = {"layer", "channel", "objective", "negative", "mode", "expression"}
+    if settings.get("mode") == "interpolation":
+        shown.add("channel_b")
+    changed = [f"{name}={settings[name]}" for name in SETTING_NAMES
+               if name not in shown and name in defaults and settings[name] != defaults[name]]
+    return f"{label(settings)} · {', '.join(changed)}" if changed else label(settings)
 
 
 def build_objective(settings, layers):

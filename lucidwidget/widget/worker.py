@@ -156,6 +156,7 @@ class RenderWorker:
     Attributes:
         background: what RGBA tiles are shown over in frames, thumbnails and GIFs ("checkerboard",
             "white" or "black"); set by the widget.
+        defaults: the widget's default settings; a history entry's summary lists what differs from them.
     """
 
     def __init__(self, model, publish, frame_rate=10.0):
@@ -167,6 +168,7 @@ class RenderWorker:
         self.publish = publish
         self.frame_interval = 1.0 / frame_rate
         self.background = "checkerboard"
+        self.defaults = {}
         self.generation = 0
         self.latest = None
         self.history = []
@@ -304,7 +306,9 @@ class RenderWorker:
         else:
             status = f"Stopped at step {run.step}/{run.settings['steps']}: {run.label}"
         if run.step > 0:
-            self.history = [self._history_entry(run, images)] + self.history[:MAX_HISTORY - 1]
+            # A render of settings already in the strip replaces that entry, so each entry is distinct.
+            others = [entry for entry in self.history if entry["settings"] != run.settings]
+            self.history = [self._history_entry(run, images)] + others[:MAX_HISTORY - 1]
         self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
                      history=list(self.history))
 
@@ -312,7 +316,7 @@ class RenderWorker:
         return {
             "id": run.run_id,
             "label": run.label,
-            "summary": ", ".join(f"{key}={value}" for key, value in run.settings.items()),
+            "summary": settings_lib.summary(run.settings, self.defaults),
             "settings": dict(run.settings),
             "thumbnail": thumbnail(images, self.background),
         }
