@@ -95,7 +95,7 @@ def test_run_streams_png_frames_then_finishes(make_widget):
     assert all(png_size(frame) == (66, 66) for frame in frames)        # 2 x 2 tiles of 32 px, 2 px apart
     assert Image.open(io.BytesIO(widget.frame)).mode == "RGBA"
     assert (widget.step, widget.running, widget.error) == (48, False, "")
-    assert widget.status == "Done: channel conv3:0 · 48 steps"
+    assert widget.status == "Done: conv3:0 · 48 steps"
     assert widget.images.shape == (4, 32, 32, 3)
     assert 2 <= len(widget.losses) <= 48 and widget.steps_per_sec > 0
     assert widget.losses[-1] > widget.losses[0]                        # the objective went up
@@ -164,7 +164,7 @@ def test_channel_change_restarts_and_reuses_the_compiled_step(make_widget):
     widget.negative = True
     wait_for(lambda: rendering(widget, learning_rate=0.02, rotate=5.0, negative=True, use_jitter=False))
     assert widget.renderer.trace_count == traces
-    assert widget.status.startswith("-channel conv3:7")
+    assert widget.status.startswith("-conv3:7")
     assert worker_threads() == [widget.worker_thread]
 
 
