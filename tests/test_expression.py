@@ -138,3 +138,25 @@ def test_tokens_keep_names_numbers_and_positions():
         ("number", "2", 13), ("op", "-", 15), ("number", "1e-3", 17), ("op", "*", 21), ("name", "x.y", 22),
         ("end", "", 25),
     ]
+
+
+ODD_LAYERS = ["fc6-3", "conv 1", "fc6", "x"]
+ODD_ACTS = {name: RNG.normal(size=(2, 4)).astype(np.float32) for name in ODD_LAYERS}
+ODD_T = {name: tf.constant(v) for name, v in ODD_ACTS.items()}.__getitem__
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("fc6-3:1", lambda a: a["fc6-3"][:, 1].mean()),
+    ("conv 1:2 - 0.5*fc6-3:0", lambda a: a["conv 1"][:, 2].mean() - 0.5 * a["fc6-3"][:, 0].mean()),
+    ("fc6:1 - 3*x:1", lambda a: a["fc6"][:, 1].mean() - 3 * a["x"][:, 1].mean()),
+    ("'fc6-3':1", lambda a: a["fc6-3"][:, 1].mean()),
+    ("class_logit(fc6-3, 2)", lambda a: a["fc6-3"][:, 2].mean()),
+])
+def test_known_layer_names_need_no_quotes(text, expected):
+    objective = parse(text, layers=ODD_LAYERS)
+    assert float(objective(ODD_T)) == pytest.approx(float(expected(ODD_ACTS)), rel=1e-5)
+
+
+def test_unknown_names_with_a_minus_still_mean_minus():
+    with pytest.raises(TypeError, match=r"Invalid '-' at column 4 in 'fc7-3:1'.*If 'fc7-3' is a layer name"):
+        parse("fc7-3:1", layers=ODD_LAYERS)

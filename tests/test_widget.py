@@ -334,3 +334,22 @@ def test_interpolation_mode_gives_distinct_frames_and_checks_channel_b(make_widg
     assert widget.error == "Interpolation needs at least 2 tiles (its frames). Received: tiles=1"
     widget.layer = "conv1"                                              # 8 channels
     assert widget.channel_b == 4
+
+
+def test_expression_box_takes_layer_names_with_a_minus_or_spaces():
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((None, None, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="fc6-3"),
+        keras.layers.Conv2D(5, 3, activation="relu", name="conv 1.b"),
+    ])
+    widget = LucidWidget(model, layer="fc6-3", objective="expression", expression="conv 1.b:4 - 0.5*fc6-3:1",
+                         size=24, steps=6, seed=0, autostart=False)
+    try:
+        widget.run()
+        widget.wait(TIMEOUT)
+        assert widget.error == "" and widget.step == 6
+        assert widget.images.shape == (1, 24, 24, 3)
+    finally:
+        widget.close()

@@ -6,6 +6,8 @@ layer (`Conv2D(..., activation="relu")`), so the pre-activation needs a *linear 
 layer with `activation="linear"` that shares the original's variables.
 """
 
+import re
+
 import keras
 import tensorflow as tf
 
@@ -87,7 +89,8 @@ def linear_twin(layer):
         raise ValueError(f"Layer {layer.name!r} must be built before it can be tapped. Received: layer={layer!r}")
     config = layer.get_config()
     config["activation"] = "linear"
-    config["name"] = f"{layer.name}_preactivation"
+    # TensorFlow name scopes refuse spaces and most punctuation, which Keras layer names may hold.
+    config["name"] = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{layer.name}_preactivation").lstrip("_-")
     twin = type(layer).from_config(config)
     own_variables = {variable.name: variable for variable in layer.weights}
 

@@ -17,8 +17,10 @@ argument   := [NAME "="] (["-"] NUMBER | LAYER)
 - Numbers: `42`, `0.5`, `.5`, `1e-3`. They scale objectives (`0.5*a:1`, `a:1/2`); `obj * obj` is a
   `TypeError` from the objective algebra.
 - Layer names hold letters, digits, `_` and `.`, and `/` between parts (`inner/inner_conv`): a `/`
-  followed by a letter or `_` continues a name, any other `/` divides. `-` always means minus; quote
-  names that contain it or other characters: `'conv-1':3`.
+  followed by a letter or `_` continues a name, any other `/` divides. When the model's layer names
+  are known (`parse(text, layers=...)`, as the Renderer, the widget and the command line do), a known
+  name is read whole wherever it starts, so `fc6-3:1` or `conv 1:3` name layers `fc6-3` and `conv 1`;
+  spaces around an operator split it (`fc6 - 3*x:1`). Quoting always works: `'fc6-3':1`.
 - Function names are case-insensitive: `neuron(block4_conv3, 42, x=3, y=4)`, `tv()`, `diversity(l)`,
   `class_logit(predictions, 20)`. See `FUNCTIONS`.
 
@@ -56,14 +58,17 @@ FUNCTIONS = {
 """Library functions an expression may call, by lower-case name. Objectives taking arrays (`direction`,
 `feature_mask`) need Python."""
 
+_NAME = r"[A-Za-z_][\w.]*(?:/[A-Za-z_][\w.]*)*"
+"""A name the tokenizer reads without help: letters, digits, `_`, `.`, and `/` between parts."""
 _TOKEN = re.compile(
     r"(?P<space>\s+)"
     r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<name>[A-Za-z_][\w.]*(?:/[A-Za-z_][\w.]*)*)"
+    rf"|(?P<name>{_NAME})"
     r"|(?P<string>'[^']*'|\"[^\"]*\")"
     r"|(?P<op>[-+*/():@,=])"
 )
 END = "end"
+_NAME_CHAR = re.compile(r"[\w.]")
 
 
 class _Token:
@@ -81,10 +86,29 @@ def _error(kind, message, text, pos, detail=""):
     return kind(f"{message} at column {pos + 1} in {text!r}{detail}\n  {text}\n  {' ' * pos}^")
 
 
-def tokenize(text) -> list:
-    """Splits `text` into number, name, string and operator tokens, ending with an end token."""
+def _known_layer(text, pos, layers):
+    """The longest known layer name that starts at `pos` and ends where a name cannot go on."""
+    for name in layers:
+        end = pos + len(name)
+        if text.startswith(name, pos) and not (end < len(text) and _NAME_CHAR.match(text[end])):
+            return name
+    return None
+
+
+def tokenize(text, layers=()) -> list:
+    """Splits `text` into number, name, layer, string and operator tokens, ending with an end token.
+
+    `layers`: known layer names; one that the plain name rule would cut short (`fc6-3`, `conv 1`) is
+    read whole as a layer token.
+    """
+    unusual = sorted((name for name in layers if not re.fullmatch(_NAME, name)), key=len, reverse=True)
     tokens, pos = [], 0
     while pos < len(text):
+        known = _known_layer(text, pos, unusual) if unusual and not text[pos].isspace() else None
+        if known is not None:
+            tokens.append(_Token("layer", known, pos))
+            pos += len(known)
+            continue
         match = _TOKEN.match(text, pos)
         if match is None:
             raise _error(ValueError, f"Unexpected character {text[pos]!r}", text, pos)
@@ -100,9 +124,9 @@ def _number(token):
 
 
 class _Parser:
-    def __init__(self, text):
+    def __init__(self, text, layers=()):
         self.text = text
-        self.tokens = tokenize(text)
+        self.tokens = tokenize(text, layers)
         self.index = 0
 
     @property
@@ -170,7 +194,16 @@ class _Parser:
                 return left * right
             return left / right
         except (TypeError, ZeroDivisionError) as err:
-            raise _error(type(err), f"Invalid {op.text!r}", self.text, op.pos, f": {err}") from None
+            raise _error(type(err), f"Invalid {op.text!r}", self.text, op.pos, f": {err}{self.name_hint(op)}") from None
+
+    def name_hint(self, op):
+        """For `fc7-3`: a '-' written inside what may be a layer name the model does not know."""
+        index = self.tokens.index(op)
+        before, after = self.tokens[index - 1], self.tokens[index + 1]
+        if op.text != "-" or before.kind != "name" or before.pos + len(before.text) != op.pos or after.pos != op.pos + 1:
+            return ""
+        glued = re.match(r"[^\s:]*", self.text[before.pos:]).group()
+        return f". If {glued!r} is a layer name, check its spelling or quote it: '{glued}'"
 
     def atom(self):
         token = self.token
@@ -182,7 +215,7 @@ class _Parser:
             return value
         if token.kind == "name" and self.tokens[self.index + 1].text == "(":
             return self.call()
-        if token.kind in ("name", "string"):
+        if token.kind in ("name", "string", "layer"):
             return self.target()
         raise self.unexpected("; expected a number, a layer, a function call or '('")
 
@@ -238,7 +271,7 @@ class _Parser:
         sign = -1 if self.accept("-") else 1
         if self.token.kind == "number":
             return sign * _number(self.advance())
-        if sign == 1 and self.token.kind in ("name", "string"):
+        if sign == 1 and self.token.kind in ("name", "string", "layer"):
             return self.layer_name()
         raise self.unexpected("; expected a number or a layer name")
 
@@ -251,11 +284,13 @@ class _Parser:
             raise _error(ValueError, f"Invalid call of {function.__name__}", self.text, pos, f": {err}") from None
 
 
-def parse(text) -> Objective:
+def parse(text, layers=()) -> Objective:
     """Parses an objective expression (see the module docstring for the grammar).
 
     Args:
         text: e.g. `"block4_conv3:42 - 0.5*block5_conv1:7"` or `"neuron(block4_conv3, 42) - 1e-3*tv()"`.
+        layers: the model's layer names, so names with `-`, spaces or other characters need no quotes.
+            Defaults to none known.
 
     Raises:
         ValueError: for a syntax error or an invalid call, pointing at the column with a caret.
@@ -263,4 +298,4 @@ def parse(text) -> Objective:
     """
     if not isinstance(text, str):
         raise TypeError(f"Expected an expression string. Received: text={text!r}")
-    return _Parser(text).parse()
+    return _Parser(text, layers).parse()

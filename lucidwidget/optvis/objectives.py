@@ -411,13 +411,15 @@ def feature_mask(layer, mask, batch=None):
                 description=f"feature_mask {layer} ({int(array.sum())} units)", checks=[_mask_check(layer, array)])
 
 
-def as_objective(spec):
+def as_objective(spec, layers=()):
     """Turns a user's objective specification into an `Objective`.
 
     Args:
         spec: an `Objective` (returned as is), `"layer:channel"` (a `channel` objective), or any
             expression `lucidwidget.optvis.expression.parse` accepts, e.g.
             `"block4_conv3:42 - 0.5*block5_conv1:7"`.
+        layers: the model's layer names, so that names with `-`, spaces or other characters need
+            no quotes in `spec`. Defaults to none known.
     """
     if isinstance(spec, Objective):
         return spec
@@ -425,7 +427,7 @@ def as_objective(spec):
         # Imported here because the expression parser builds its objectives from this module.
         from lucidwidget.optvis import expression
 
-        return expression.parse(spec)
+        return expression.parse(spec, layers)
     raise TypeError(
         "Expected an Objective, a 'layer:channel' string or an objective expression such as "
         f"'block4_conv3:42 - 0.5*block5_conv1:7'. Received: spec={spec!r}"

@@ -112,6 +112,13 @@ class Renderer:
         """(height, width) the model requires, or None when it accepts any size."""
         return self._tap(frozenset()).input_size
 
+    def objective(self, spec):
+        """`spec` as an `Objective`: an `Objective`, `"layer:channel"` or an expression, in which this
+        model's layer names need no quotes even when they hold `-` or spaces."""
+        if isinstance(spec, str):
+            return objectives_lib.as_objective(spec, [info.name for info in self.layers])
+        return objectives_lib.as_objective(spec)
+
     def cancel(self):
         """Asks the running `render` to stop after its current chunk; safe from any thread."""
         self._cancel.set()
@@ -121,7 +128,7 @@ class Renderer:
 
         Useful to compare a visualisation with a photo, or a render with noise.
         """
-        objective = objectives_lib.as_objective(objective)
+        objective = self.objective(objective)
         images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
         tap = self._tap(frozenset(objective.layers))
         model_input = fit_to_model(images, tap, self.preprocess)
@@ -216,7 +223,7 @@ class Renderer:
         try:
             self._cancel.clear()
             return self._render(
-                objectives_lib.as_objective(objective), size, batch, steps, seed, param, transforms,
+                self.objective(objective), size, batch, steps, seed, param, transforms,
                 optimizer, learning_rate, thresholds, list(callbacks), normalize_gradients,
                 redirect_relu_steps, octaves, init_images,
             )

@@ -75,7 +75,7 @@ def check(settings, layers) -> None:
     if mode == "transparency" and not 0 <= settings["opacity"] <= 1:
         raise ValueError(f"Expected an opacity in [0, 1]. Received: opacity={settings['opacity']}")
     if kind == "expression":
-        parse_expression(settings["expression"])
+        parse_expression(settings["expression"], layers)
     elif kind not in CHANNEL_FREE_KINDS:
         _check_channel(info, "channel", settings["channel"])
 
@@ -87,15 +87,16 @@ def _check_channel(info, name, channel):
         )
 
 
-def parse_expression(text):
-    """The objective of an expression; every failure is a `ValueError` in words (with the column)."""
+def parse_expression(text, layers):
+    """The objective of an expression on a model with these `LayerInfo`s; every failure is a
+    `ValueError` in words (with the column)."""
     if not text.strip():
         raise ValueError(
             "Type an objective expression, e.g. 'conv3:4 - 0.5*conv2:7', or pick another objective kind. "
             f"Received: expression={text!r}"
         )
     try:
-        return expression.parse(text)
+        return expression.parse(text, [info.name for info in layers])
     except TypeError as error:                      # combinations the objective algebra rejects
         raise ValueError(str(error)) from None
 
@@ -150,7 +151,7 @@ def build_objective(settings, layers):
         morph = objectives.channel_interpolate(layer, channel, layer, settings["channel_b"])
         return sign * morph + ALIGNMENT_WEIGHT * objectives.alignment(layer)
     if kind == "expression":
-        target = parse_expression(settings["expression"])
+        target = parse_expression(settings["expression"], layers)
     elif kind == "channel":
         target = objectives.channel(layer, channel)
     elif kind == "neuron":
