@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 SEED = 1234
@@ -115,3 +116,17 @@ def vgg16_hed():
     from lucidwidget.models import load_model
 
     return load_model("vgg16-hed")
+
+
+@pytest.fixture(scope="session")
+def dead_unit_model():
+    """Channel 0 fires on every image (positive weights), channel 1 never fires on images in [0, 1]
+    (bias -100) and channel 2 has all-zero weights."""
+    model = keras.Sequential([keras.Input((None, None, 3)),
+                              keras.layers.Conv2D(4, 3, activation="relu", name="conv", kernel_initializer=_init(11))])
+    kernel, bias = model.get_layer("conv").get_weights()
+    kernel[..., 0] = np.abs(kernel[..., 0])
+    kernel[..., 2] = 0.0
+    bias[1] = -100.0
+    model.get_layer("conv").set_weights([kernel, bias])
+    return model

@@ -288,3 +288,18 @@ def test_wrapped_custom_objective_rises_and_never_retraces(seq_model):
     for channel, weight in ((1, 0.1), (7, 1.0)):
         renderer.render(channel_above_layer("conv3", channel, weight), size=32, steps=3, transforms=SMALL_TRANSFORMS)
     assert renderer.trace_count == traces
+
+
+def test_a_dead_unit_is_named_with_what_helps(dead_unit_model):
+    with pytest.warns(lw.optvis.render.StillObjectiveWarning, match=r"stayed at 0 .*dead unit.*preactivation=True"):
+        images = lw.render(dead_unit_model, "conv:1", preactivation=False, size=16, steps=10, seed=0, transforms=[])
+    assert images.shape == (1, 16, 16, 3)
+    with pytest.warns(lw.optvis.render.StillObjectiveWarning, match="all-zero weights"):
+        lw.render(dead_unit_model, "conv:2", size=16, steps=10, seed=0, transforms=[])
+
+
+def test_a_unit_that_responds_raises_no_warning(dead_unit_model, recwarn):
+    lw.render(dead_unit_model, "conv:1", size=16, steps=10, seed=0, transforms=[])   # pre-activation moves
+    lw.render(dead_unit_model, "conv:0", preactivation=False, size=16, steps=10, seed=0, transforms=[])
+    still = [str(w.message) for w in recwarn if issubclass(w.category, lw.optvis.render.StillObjectiveWarning)]
+    assert still == []

@@ -353,3 +353,17 @@ def test_expression_box_takes_layer_names_with_a_minus_or_spaces():
         assert widget.images.shape == (1, 24, 24, 3)
     finally:
         widget.close()
+
+
+def test_a_dead_unit_is_explained_and_the_next_change_clears_it(dead_unit_model):
+    widget = LucidWidget(dead_unit_model, layer="conv", channel=1, preactivation=False, size=16, steps=12, seed=0,
+                         autostart=False)
+    try:
+        widget.run()
+        widget.wait(TIMEOUT)
+        assert widget.step == 12 and "dead unit" in widget.error and "preactivation=True" in widget.error
+        widget.channel = 0
+        widget.wait(TIMEOUT)
+        assert widget.error == "" and widget.run_settings["channel"] == 0
+    finally:
+        widget.close()

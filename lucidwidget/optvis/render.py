@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -28,6 +29,10 @@ from lucidwidget.optvis.step import Activations, Plan, Run, fit_to_model
 
 DEFAULT_STEPS = 256
 """Optimizer steps when neither `steps` nor `thresholds` say otherwise (Lucid's default)."""
+
+MIN_STEPS_TO_CALL_STILL = 8
+"""Steps an objective must stay exactly constant before a render calls its unit dead: a few steps can
+repeat a value by chance, eight identical float32 values cannot."""
 
 DEFAULT_SIZE = 128
 """Image side used when the model accepts any size and the caller gives none (Lucid's default)."""
@@ -206,7 +211,9 @@ class Renderer:
                 one array per threshold and `steps` defaults to the largest. Defaults to None.
             callbacks: objects with any of `on_render_begin(logs)`, `on_step_end(step, logs)`,
                 `on_frame(step, images)` (needs a `frame_interval` attribute, in seconds) and
-                `on_render_end(logs)`.
+                `on_render_end(logs)`. The end's `logs["warning"]` is a sentence when the objective
+                never moved (a dead unit; the image stays the random start), else None;
+                `lucidwidget.render` raises it as a `StillObjectiveWarning`.
             normalize_gradients: divide gradients by their standard deviation. Defaults to False.
             redirect_relu_steps: use Lucid's redirected ReLU gradient for this many first steps, to
                 wake up dead units. Defaults to 0.
@@ -254,6 +261,8 @@ class Renderer:
         shapes = tap.output_shapes(*(self.input_size or stages[0][0]))
         objective.validate(shapes, batch)
 
+        watch = _StillWatch()
+        callbacks = [watch, *callbacks]
         run = Run(
             objective_knobs=[tf.constant(k) for k in objective.knobs],
             transform_knobs=[tf.constant(k) for t in transforms for k in t.knobs],
@@ -287,6 +296,7 @@ class Renderer:
         _call(callbacks, "on_render_end", {
             "steps": done, "cancelled": cancelled, "objective": value,
             "seconds": time.perf_counter() - started,
+            "warning": watch.warning(objective, self.preactivation, redirect_relu_steps),
         })
         if thresholds is not None:
             return kept if kept else [images]
@@ -358,6 +368,35 @@ class Renderer:
         return step, value, False, kept, image
 
 
+class _StillWatch:
+    """Notices an objective that never moved: its unit does not respond to the image, so the image
+    stays the random start (a dead unit, or a filter whose weights are all zero)."""
+
+    def __init__(self):
+        self.values = set()
+        self.steps = 0
+
+    def on_step_end(self, step, logs):
+        self.steps = step
+        if len(self.values) < 2:
+            self.values.add(logs["objective"])
+
+    def warning(self, objective, preactivation, redirect_relu_steps):
+        """A sentence saying why the image stayed flat and what helps, or None when it moved."""
+        if self.steps < MIN_STEPS_TO_CALL_STILL or len(self.values) != 1:
+            return None
+        (value,) = self.values
+        if preactivation:
+            hint = "its input is constant here (a filter with all-zero weights, or a layer after dead units)"
+        elif redirect_relu_steps:
+            hint = "it stays off even with the redirected ReLU gradient"
+        else:
+            hint = ("it never fires, so no gradient reaches the image (a dead unit): read it before its "
+                    "activation (preactivation=True) or wake it up with redirect_relu_steps=64")
+        return (f"The objective {objective.description} stayed at {value:.4g} for all {self.steps} steps, so the "
+                f"image did not change: {hint}.")
+
+
 def _call(callbacks, method, *args):
     for callback in callbacks:
         hook = getattr(callback, method, None)
@@ -386,4 +425,21 @@ def render(model, objective, *, preactivation=True, preprocess=None, **kwargs):
         renderer = _named_renderer(model, bool(preactivation))
     else:
         renderer = Renderer(model, preactivation=preactivation, preprocess=preprocess)
-    return renderer.render(objective, **kwargs)
+    watch = _Warn()
+    result = renderer.render(objective, **{**kwargs, "callbacks": [*kwargs.get("callbacks", ()), watch]})
+    if watch.message:
+        warnings.warn(watch.message, StillObjectiveWarning, stacklevel=2)
+    return result
+
+
+class StillObjectiveWarning(UserWarning):
+    """`render` made no progress: the objective never changed (see the message for why and what helps)."""
+
+
+class _Warn:
+    """Keeps the warning a render ends with, for `render` to raise as a Python warning."""
+
+    message = None
+
+    def on_render_end(self, logs):
+        self.message = logs.get("warning")

@@ -135,7 +135,7 @@ class LucidWidget(anywidget.AnyWidget):
     step = traitlets.Int(0).tag(sync=True)
     running = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
-    error = traitlets.Unicode("", help="Why the last render failed, in words; empty when it did not.").tag(sync=True)
+    error = traitlets.Unicode("", help="Why the last render failed or made no progress, in one sentence; else empty.").tag(sync=True)
     losses = traitlets.List(traitlets.Float(), help="Objective values of the run, thinned.").tag(sync=True)
     steps_per_sec = traitlets.Float(0.0).tag(sync=True)
     run_id = traitlets.Int(0, help="Counts renders started.").tag(sync=True)
@@ -195,6 +195,11 @@ class LucidWidget(anywidget.AnyWidget):
         mode), or None before the first frame."""
         latest = self._worker.latest
         return None if latest is None else latest.images
+
+    @property
+    def last_exception(self):
+        """The exception behind the last `error`, with its traceback, for debugging; None if none."""
+        return self._worker.last_exception
 
     @property
     def worker_thread(self):

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from lucidwidget import imaging
+from lucidwidget.errors import user_message
 from lucidwidget.optvis.render import Renderer
 from lucidwidget.widget import settings as settings_lib
 
@@ -89,6 +90,7 @@ class _Run:
         self.images = None
         self.step = 0
         self.steps_per_sec = 0.0
+        self.warning = None
         self._frames_seen = 0
         self._stride = 1
 
@@ -114,6 +116,9 @@ class _Run:
         self.steps_per_sec = float(logs["steps_per_sec"])
         if self.obsolete:
             self.renderer.cancel()
+
+    def on_render_end(self, logs):
+        self.warning = logs["warning"]
 
     @property
     def gif_frames(self):
@@ -157,6 +162,7 @@ class RenderWorker:
         background: what RGBA tiles are shown over in frames, thumbnails and GIFs ("checkerboard",
             "white" or "black"); set by the widget.
         defaults: the widget's default settings; a history entry's summary lists what differs from them.
+        last_exception: the exception of the last failed render, traceback included, for debugging.
     """
 
     def __init__(self, model, publish, frame_rate=10.0):
@@ -169,6 +175,7 @@ class RenderWorker:
         self.frame_interval = 1.0 / frame_rate
         self.background = "checkerboard"
         self.defaults = {}
+        self.last_exception = None
         self.generation = 0
         self.latest = None
         self.history = []
@@ -282,9 +289,10 @@ class RenderWorker:
                 self._active = run
             images = renderer.render(objective, callbacks=[run], **kwargs)
         except Exception as error:  # noqa: BLE001 - every failure is shown in the widget, the kernel lives on
+            self.last_exception = error
             if not isinstance(error, ValueError):
                 logger.exception("lucidwidget render failed")
-            message = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            message = user_message(error)
             if not self._closing:
                 self.publish(running=False, error=message, run_id=self._runs,
                              status=f"Error in {settings_lib.label(settings)}")
@@ -310,7 +318,7 @@ class RenderWorker:
             others = [entry for entry in self.history if entry["settings"] != run.settings]
             self.history = [self._history_entry(run, images)] + others[:MAX_HISTORY - 1]
         self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
-                     history=list(self.history))
+                     history=list(self.history), error=run.warning or "")
 
     def _history_entry(self, run, images):
         return {
