@@ -135,7 +135,9 @@ class LucidWidget(anywidget.AnyWidget):
     step = traitlets.Int(0).tag(sync=True)
     running = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
-    error = traitlets.Unicode("", help="Why the last render failed or made no progress, in one sentence; else empty.").tag(sync=True)
+    error = traitlets.Unicode(
+        "", help="Why the last render failed or made no progress, in one sentence; else empty."
+    ).tag(sync=True)
     losses = traitlets.List(traitlets.Float(), help="Objective values of the run, thinned.").tag(sync=True)
     steps_per_sec = traitlets.Float(0.0).tag(sync=True)
     run_id = traitlets.Int(0, help="Counts renders started.").tag(sync=True)
