@@ -221,7 +221,7 @@ def test_buttons_and_layer_change(make_widget, tmp_path, monkeypatch):
     assert widget.run_settings["seed"] == widget.seed
     monkeypatch.chdir(tmp_path)
     widget._handle_custom_msg({"event": "save_png"}, [])
-    assert widget.notice == f"Saved {tmp_path / 'lucid_channel_conv3_11.png'}"
+    assert widget.notice == f"Saved {tmp_path / 'lucid_conv3_11.png'}"
     widget.layer = "conv1"                                              # 8 channels: 11 is clamped
     assert widget.channel == 7
     widget.wait(TIMEOUT)
