@@ -264,7 +264,7 @@ def test_signatures_separate_structure_from_strength():
 def test_compose_concatenates_knobs_and_applies_in_order():
     parts = [transform.pad(1, "constant", 9), transform.jitter(3), transform.crop_or_pad_to(2, 2)]
     composed = transform.compose(parts)
-    assert [k.tolist() for k in composed.knobs] == [9.0, 3.0]
+    assert [k.tolist() for k in composed.knobs] == [9.0, 3.0, 0.0]   # jitter: pixels, fraction
     assert composed.signature == transform.compose([transform.pad(1, "constant", 0), transform.jitter(0),
                                                     transform.crop_or_pad_to(2, 2)]).signature
     assert composed.signature != transform.compose(parts[::-1]).signature
@@ -301,10 +301,11 @@ def test_preset_defaults_match_standard_transforms():
     (lambda: transform.gaussian_blur(-0.5), ValueError, "Received: sigma=-0.5"),
     (lambda: transform.crop_or_pad_to(0, 4), ValueError, "Received: height=0"),
     (lambda: transform.collapse_alpha_random(sd=0.2, background=lambda s, r: tf.ones(s)), TypeError, "sd=0.2"),
-    (lambda: transform.collapse_alpha_random()(np.ones((1, 2, 2, 3), np.float32)), ValueError, "4 channels"),
+    (lambda: transform.collapse_alpha_random()(np.ones((1, 2, 2, 1), np.float32)), ValueError, "alpha channel last"),
     (lambda: transform.preset(scale=1.0), ValueError, "Received: scale=1.0"),
     (lambda: transform.preset(pad=-4), ValueError, "Received: pad=-4"),
-    (lambda: transform.pad(2.5), ValueError, "whole number.*Received: w=2.5"),
+    (lambda: transform.pad(2.5), ValueError, "whole number.*fraction.*Received: w=2.5"),
+    (lambda: transform.preset(jitter=-0.1), ValueError, "fraction of the image side in \\(0, 1\\).*Received: jitter=-0.1"),
 ])
 def test_bad_arguments_raise_clear_errors(make, error, message):
     with pytest.raises(error, match=message):
