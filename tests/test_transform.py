@@ -361,3 +361,21 @@ def test_transforms_into_a_window_equal_cropping_afterwards(chain):
     windowed = transform.apply_transforms(chain, images, seeded(3), knobs, window=(16, 16))
     after = transform.apply_transforms(chain, images, seeded(3), knobs)
     np.testing.assert_allclose(windowed, tf.image.resize_with_crop_or_pad(after, 16, 16), atol=1e-6)
+
+
+@pytest.mark.parametrize("side", [8, 16, 40])
+def test_a_fraction_is_of_the_image_side_and_pixels_stay_pixels(side):
+    fraction, pixels = transform.jitter(0.25), transform.jitter(3)
+    assert fraction.signature == pixels.signature          # a slider may cross between them without a retrace
+    for t, reach in [(fraction, side // 4), (pixels, 3)]:
+        _, shift = t.draw(512, tf.constant(float(side)), seeded(), *(tf.constant(k) for k in t.knobs))
+        assert np.abs(shift.numpy()).max() == reach
+    assert transform.pad(0.25)(tf.zeros((1, side, side, 1))).shape == (1, side + 2 * round(side / 4),
+                                                                      side + 2 * round(side / 4), 1)
+
+
+def test_default_fractions_are_lucids_pixels_at_128():
+    image = ramp((2, 128, 128, 3))
+    relative = transform.compose(transform.preset())(image, seeded(3))
+    absolute = transform.compose(transform.preset(jitter=8, pad=12))(image, seeded(3))
+    np.testing.assert_allclose(relative.numpy(), absolute.numpy(), atol=1e-6)
