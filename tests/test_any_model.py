@@ -87,6 +87,27 @@ def test_grey_model_renders_one_channel_shown_as_grey_tiles(grey28):
     assert transparent.shape == (1, 28, 28, 2)          # grey + alpha, composited over noise for the model
 
 
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_every_channel_count_is_optimised_alike(channels):
+    inputs = keras.Input((None, None, channels))
+    conv = keras.layers.Conv2D(4, 3, name="conv", kernel_initializer=keras.initializers.HeUniform(seed=channels))
+    renderer = Renderer(keras.Model(inputs, conv(inputs)))
+    images = renderer.render("conv:1", size=16, steps=128, seed=0, transforms=[],
+                             param=functools.partial(param.image, fft=False, decorrelate=False))
+    assert images.shape == (1, 16, 16, channels)
+    # The channel mean is linear in the pixels: pixel (y, x, c) has weight `slope`, the kernel summed over
+    # the output positions that see it. With every channel free (2 and 4 are independent channels, not
+    # RGB or alpha) the best image is 1 where the slope is positive and 0 elsewhere.
+    kernel, out = conv.kernel.numpy()[..., 1], 16 - 2
+    slope = np.zeros((16, 16, channels))
+    for dy in range(3):
+        for dx in range(3):
+            slope[dy:dy + out, dx:dx + out] += kernel[dy, dx] / out**2
+    best_gain = 0.5 * np.abs(slope).sum()
+    gain = renderer.evaluate("conv:1", images) - renderer.evaluate("conv:1", np.full_like(images, 0.5))
+    assert gain > 0.8 * best_gain
+
+
 class Spy(keras.layers.Layer):
     """Identity layer that keeps the first image of its last input, to see what the model was shown."""
 
