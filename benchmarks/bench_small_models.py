@@ -65,10 +65,9 @@ def main():
         for target in targets:
             scores = {}
             for label, transforms in settings(side).items():
-                scores[label] = np.mean([
-                    tm.z_score(renderer, target, renderer.render(target, steps=args.steps, seed=seed, transforms=transforms))
-                    for seed in range(args.seeds)
-                ])
+                renders = [renderer.render(target, steps=args.steps, seed=seed, transforms=transforms)
+                           for seed in range(args.seeds)]
+                scores[label] = np.mean([tm.z_score(renderer, target, images) for images in renders])
             row = ", ".join(f"{label}: {z:.1f}" for label, z in scores.items())
             print(f"{name} {target}: {row}")
 

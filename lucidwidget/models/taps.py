@@ -123,7 +123,8 @@ class FeatureTap:
         if not self.image_input.others:
             return images
         others = iter(other_input_values(self.image_input, self.inputs, tf.shape(images)[0]))
-        return [images if i == self.image_input.index else next(others) for i in range(len(self.image_input.others) + 1)]
+        count = len(self.image_input.others) + 1
+        return [images if i == self.image_input.index else next(others) for i in range(count)]
 
     def output_shapes(self, height, width):
         """Static per-example shapes (no batch dimension) of the tapped layers for an image size.

@@ -184,7 +184,8 @@ def load_model(name, *, weights="imagenet", **kwargs):
 
     Args:
         name: a model file path (`.keras`, or legacy Keras 2 `.h5`/`.hdf5`, loaded without compiling; other
-            keyword arguments such as `custom_objects` go to `keras.saving.load_model`), or `"vgg16-hed"`, the VGG16 architecture with the weights of HED (VGG16 fine-tuned for
+            keyword arguments such as `custom_objects` go to `keras.saving.load_model`), or
+            `"vgg16-hed"`, the VGG16 architecture with the weights of HED (VGG16 fine-tuned for
             HED edge detection on BSDS500; bundled, no download), taking any image size; or a
             `keras.applications` model name such as `"VGG16"`, `"InceptionV3"` or `"ResNet50"`
             (case-insensitive; see `list_models()`).

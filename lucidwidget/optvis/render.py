@@ -122,16 +122,21 @@ class Renderer:
         For a subclassed model, whose size Keras cannot know, it is inferred (see
         `lucidwidget.models.inputs.infer_fixed_size`) on first use.
         """
-        if not self._size_known:
-            self._size_known = True
-            try:
-                size = infer_fixed_size(self.model, self.channels, DEFAULT_SIZE)
-            except ValueError as error:
-                self._size_error = error
-            else:
-                self._image_input = ImageInput(0, self.channels, size, ())
-                self._taps.clear()
+        self._infer_size()
         return self._image_input.size
+
+    def _infer_size(self):
+        """Infers a subclassed model's size once; a failure is kept, to raise when a render needs the size."""
+        if self._size_known:
+            return
+        self._size_known = True
+        try:
+            size = infer_fixed_size(self.model, self.channels, DEFAULT_SIZE)
+        except ValueError as error:
+            self._size_error = error
+        else:
+            self._image_input = ImageInput(0, self.channels, size, ())
+            self._taps.clear()
 
     @property
     def channels(self):
@@ -142,45 +147,47 @@ class Renderer:
         """Raises a one-sentence `ValueError` when `size` cannot be rendered, before any optimisation.
 
         Args:
-            size: image side or (height, width).
+            size: image side or (height, width); None for the size `render` would use.
             objective: optional objective (or `"layer:channel"` / expression) whose layers must keep at
                 least one pixel at that size. Defaults to None (only the model's fixed size is checked).
 
         Returns:
             The size as (height, width).
         """
-        size = _image_size(size, None)
+        size = self._final_size(size)
         layers = objectives_lib.as_objective(objective).layers if objective is not None else ()
-        fixed = self.input_size
-        if fixed is not None and size != fixed:
-            raise ValueError(
-                f"Model {self.model.name!r} takes {fixed[0]}x{fixed[1]} images only. Received: size={size[0]}"
-                + ("" if size[0] == size[1] else f"x{size[1]}")
-            )
         self._tap(frozenset(layers)).output_shapes(*size)
         return size
+
+    def _final_size(self, size):
+        """(height, width) of a render: `size`, else the model's fixed size, else `DEFAULT_SIZE`."""
+        fixed = self.input_size
+        if size is None and fixed is None and self._size_error is not None:
+            raise self._size_error
+        return _image_size(size, fixed or (DEFAULT_SIZE, DEFAULT_SIZE))
 
     def cancel(self):
         """Asks the running `render` to stop after its current chunk; safe from any thread."""
         self._cancel.set()
 
     def evaluate(self, objective, images):
-        """The objective's value on given RGB images in [0, 1], without transforms.
+        """The objective's value on given images in [0, 1], without transforms.
 
-        Useful to compare a visualisation with a photo, or a render with noise.
+        Useful to compare a visualisation with a photo, or a render with noise. `images` is a batch, or
+        one image, with the model's channel count (and its size, for a fixed-size model).
         """
         objective = objectives_lib.as_objective(objective)
         images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
         if images.shape.rank == 3:
             images = images[None]
         self._check_channels(images.shape[-1], "images.shape[-1]")
-        tap = self._tap(frozenset(objective.layers))
         fixed = self.input_size
         if fixed is not None and tuple(images.shape[1:3]) != fixed:
             raise ValueError(
                 f"Model {self.model.name!r} takes {fixed[0]}x{fixed[1]} images; crop or resize them first. "
                 f"Received: images.shape={tuple(images.shape)}"
             )
+        tap = self._tap(frozenset(objective.layers))
         model_input = fit_to_model(images, self.preprocess)
         return float(objective(Activations(tap.read(model_input), model_input, images)))
 
@@ -322,10 +329,7 @@ class Renderer:
         redirect_relu_steps = _check_positive_int(redirect_relu_steps, "redirect_relu_steps", minimum=0)
         if learning_rate is not None:
             learning_rate = optimizers_lib.check_learning_rate(learning_rate)
-        fixed = self.input_size
-        if size is None and fixed is None and self._size_error is not None:
-            raise self._size_error
-        final_size = _image_size(size, fixed or (DEFAULT_SIZE, DEFAULT_SIZE))
+        final_size = self._final_size(size)
         transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
         factory = param_lib.image if factory is None else factory
         stages = self._stages(final_size, steps, octaves)

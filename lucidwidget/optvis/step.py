@@ -99,7 +99,6 @@ class Plan:
         self.tap = tap
         self.rng = tf.random.Generator.from_seed(0)
         self._collapse_alpha = transform_lib.collapse_alpha_random()
-        self._alpha = image_param.shape[-1] == tap.channels + 1
         # The model sees a window the size of the image (for a fixed-size model, its input size):
         # padding only supplies what the random transforms move into view (Lucid's cropping jitter
         # does the same), so the model's work per step does not grow with the padding and nothing
@@ -113,7 +112,7 @@ class Plan:
 
     def _model_input(self, image, transform_knobs):
         x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs, window=self._window)
-        if self._alpha:
+        if x.shape[-1] == self.tap.channels + 1:      # alpha not composited by the user's transforms
             x = self._collapse_alpha(x, self.rng)
         return fit_to_model(x, self._renderer.preprocess)
 

@@ -184,7 +184,8 @@ def _is_fraction(value):
 
 def _check_distance(name, value, whole=False):
     """A distance: a fraction of the side in (0, 1), or pixels (>= 0; whole pixels when `whole`)."""
-    if not is_number(value) or math.isnan(value) or value < 0 or (whole and value >= 1 and not float(value).is_integer()):
+    fractional_pixels = whole and value >= 1 and not float(value).is_integer() if is_number(value) else False
+    if not is_number(value) or math.isnan(value) or value < 0 or fractional_pixels:
         kind = "a whole number of pixels" if whole else "a number of pixels >= 0"
         raise ValueError(
             f"Expected `{name}` to be {kind} or a fraction of the image side in (0, 1). Received: {name}={value!r}"
@@ -403,7 +404,8 @@ def collapse_alpha_random(sd=None, background=None) -> Transform:
     def composite(images, rng, *knobs):
         if images.shape[-1] is not None and images.shape[-1] < 2:
             raise ValueError(
-                f"Expected images with an alpha channel last (RGBA, or grey + alpha). Received: images.shape={images.shape}"
+                "Expected images with an alpha channel last (RGBA, or grey + alpha). "
+                f"Received: images.shape={images.shape}"
             )
         rgb, alpha = images[..., :-1], images[..., -1:]
         shape = tf.shape(rgb)
