@@ -54,7 +54,7 @@ const NUMBERS = {
   size: { label: "size (px)", min: 32, max: 384, step: 16, integer: true },
   tiles: { label: "tiles", min: 1, max: 8, step: 1, integer: true },
   diversity: { label: "diversity", min: 0, max: 50, step: 0.5 },
-  jitter: { label: "jitter (px)", min: 0, max: 32, step: 1, integer: true },
+  jitter: { label: "jitter (× side)", min: 0, max: 0.25, step: 0.005 },
   scale: { label: "scale ±", min: 0, max: 0.5, step: 0.01 },
   rotate: { label: "rotate (°)", min: 0, max: 45, step: 1 },
   seed: { label: "seed", min: 0, max: 2147483647, step: 1, integer: true, entryOnly: true },

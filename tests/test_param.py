@@ -209,10 +209,21 @@ def test_to_valid_rgb_on_tensors():
     np.testing.assert_array_equal(clipped[..., 3], 0.0)  # alpha is clipped, never shifted or mixed
     plain = param.to_valid_rgb(tf.constant([[[[-1.0, 0.25, 2.0]]]]), decorrelate=False, sigmoid=False).numpy()
     np.testing.assert_array_equal(plain, [[[[0.0, 0.25, 1.0]]]])
-    with pytest.raises(ValueError, match="Expected 3 \\(RGB\\) or 4 \\(RGBA\\) channels. Received: channels=2"):
-        param.to_valid_rgb(tf.zeros((1, 2, 2, 2)))
-    with pytest.raises(ValueError, match="Received: param.shape\\[-1\\]=1"):
-        param.to_valid_rgb(param.pixel_image((1, 2, 2, 1)))
+    # Other channel counts (a grey model's 1, or 2) are independent channels: squashed, never mixed.
+    grey = param.to_valid_rgb(tf.constant([[[[-1.0], [2.0]]]]), sigmoid=False).numpy()
+    np.testing.assert_array_equal(grey, [[[[0.0], [1.0]]]])
+    np.testing.assert_allclose(param.to_valid_rgb(tf.constant([[[[0.0, 1.0]]]])).numpy(), [[[[0.5, 0.7310586]]]])
+    with pytest.raises(ValueError, match="colour channel besides the alpha.*Received: channels=1"):
+        param.to_valid_rgb(param.pixel_image((1, 2, 2, 1)), alpha=True)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_grey_image_has_one_channel_and_round_trips(alpha):
+    grey = param.image(5, batch=2, channels=1, alpha=alpha, seed=0)
+    assert grey.shape == (2, 5, 5, 1 + alpha)
+    target = np.random.default_rng(0).uniform(0.1, 0.9, grey.shape).astype(np.float32)
+    grey.assign_image(target)
+    np.testing.assert_allclose(grey().numpy(), target, atol=1e-4)
 
 
 def test_clip_gradient_lets_outside_values_return():

@@ -264,7 +264,7 @@ def test_signatures_separate_structure_from_strength():
 def test_compose_concatenates_knobs_and_applies_in_order():
     parts = [transform.pad(1, "constant", 9), transform.jitter(3), transform.crop_or_pad_to(2, 2)]
     composed = transform.compose(parts)
-    assert [k.tolist() for k in composed.knobs] == [9.0, 3.0]
+    assert [k.tolist() for k in composed.knobs] == [9.0, 3.0, 0.0]   # jitter: pixels, fraction
     assert composed.signature == transform.compose([transform.pad(1, "constant", 0), transform.jitter(0),
                                                     transform.crop_or_pad_to(2, 2)]).signature
     assert composed.signature != transform.compose(parts[::-1]).signature
@@ -301,10 +301,11 @@ def test_preset_defaults_match_standard_transforms():
     (lambda: transform.gaussian_blur(-0.5), ValueError, "Received: sigma=-0.5"),
     (lambda: transform.crop_or_pad_to(0, 4), ValueError, "Received: height=0"),
     (lambda: transform.collapse_alpha_random(sd=0.2, background=lambda s, r: tf.ones(s)), TypeError, "sd=0.2"),
-    (lambda: transform.collapse_alpha_random()(np.ones((1, 2, 2, 3), np.float32)), ValueError, "4 channels"),
+    (lambda: transform.collapse_alpha_random()(np.ones((1, 2, 2, 1), np.float32)), ValueError, "alpha channel last"),
     (lambda: transform.preset(scale=1.0), ValueError, "Received: scale=1.0"),
     (lambda: transform.preset(pad=-4), ValueError, "Received: pad=-4"),
-    (lambda: transform.pad(2.5), ValueError, "whole number.*Received: w=2.5"),
+    (lambda: transform.pad(2.5), ValueError, "whole number.*fraction.*Received: w=2.5"),
+    (lambda: transform.preset(jitter=-0.1), ValueError, "fraction of the image side in \\(0, 1\\).*Received: jitter=-0.1"),
 ])
 def test_bad_arguments_raise_clear_errors(make, error, message):
     with pytest.raises(error, match=message):
@@ -360,3 +361,21 @@ def test_transforms_into_a_window_equal_cropping_afterwards(chain):
     windowed = transform.apply_transforms(chain, images, seeded(3), knobs, window=(16, 16))
     after = transform.apply_transforms(chain, images, seeded(3), knobs)
     np.testing.assert_allclose(windowed, tf.image.resize_with_crop_or_pad(after, 16, 16), atol=1e-6)
+
+
+@pytest.mark.parametrize("side", [8, 16, 40])
+def test_a_fraction_is_of_the_image_side_and_pixels_stay_pixels(side):
+    fraction, pixels = transform.jitter(0.25), transform.jitter(3)
+    assert fraction.signature == pixels.signature          # a slider may cross between them without a retrace
+    for t, reach in [(fraction, side // 4), (pixels, 3)]:
+        _, shift = t.draw(512, tf.constant(float(side)), seeded(), *(tf.constant(k) for k in t.knobs))
+        assert np.abs(shift.numpy()).max() == reach
+    assert transform.pad(0.25)(tf.zeros((1, side, side, 1))).shape == (1, side + 2 * round(side / 4),
+                                                                      side + 2 * round(side / 4), 1)
+
+
+def test_default_fractions_are_lucids_pixels_at_128():
+    image = ramp((2, 128, 128, 3))
+    relative = transform.compose(transform.preset())(image, seeded(3))
+    absolute = transform.compose(transform.preset(jitter=8, pad=12))(image, seeded(3))
+    np.testing.assert_allclose(relative.numpy(), absolute.numpy(), atol=1e-6)

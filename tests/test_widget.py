@@ -64,7 +64,7 @@ def test_defaults_and_layer_list(seq_model):
         assert (widget.layer, widget.channel, widget.objective, widget.negative) == ("conv3", 0, "channel", False)
         assert (widget.steps, widget.learning_rate, widget.size, widget.tiles) == (256, 0.05, 128, 1)
         assert (widget.fft, widget.decorrelate, widget.preactivation, widget.frame_rate) == (True, True, True, 10.0)
-        assert (widget.jitter, widget.scale, widget.rotate) == (8, 0.1, 10.0)
+        assert (widget.jitter, widget.scale, widget.rotate) == (8 / 128, 0.1, 10.0)
         assert {"name": "conv3", "channels": 12} in [{k: d[k] for k in ("name", "channels")} for d in widget.layers]
         assert widget.worker_thread is None and not widget.running and widget.images is None
         assert widget.settings == {name: getattr(widget, name) for name in settings_lib.SETTING_NAMES}

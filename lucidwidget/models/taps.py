@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from lucidwidget.models import units
-from lucidwidget.models.layers import graph_of, resolve_layer
+from lucidwidget.models.inputs import check_input_values, find_image_input, other_input_values
+from lucidwidget.models.layers import resolve_layer
 from lucidwidget.models.plans import Run, make_plan
 
 MAX_PROBE_SIDE = 8192
@@ -44,13 +45,18 @@ class FeatureTap:
     """Reads the activations of chosen layers of a model, running it only as far as they need.
 
     Args:
-        model: a `keras.Model` with one image input (Sequential, Functional, nested, or subclassed).
+        model: a `keras.Model` with one image input (Sequential, Functional, nested, or subclassed);
+            other inputs are fed `inputs` or zeros.
         layer_names: names as users type them (bare, or paths such as `"inner/conv"`); see
             `find_layer`.
         preactivation: for layers with an activation (a fused `activation=` of a conv-like or dense
             layer, or a standalone ReLU/Activation layer) return the value before it: Lucid's
             pre-ReLU convention, and a classifier's logits instead of its softmax. Layers after a
             tapped one still see the activated value. Defaults to True.
+        image_input: the model's `ImageInput` (see `find_image_input`), e.g. with an inferred size.
+            Defaults to None (found from the model).
+        inputs: values of the model's other inputs by name, one example each, used for every image.
+            Defaults to None (zeros).
 
     Example:
         >>> tap = FeatureTap(load_model("vgg16-hed"), ["block4_conv3"])
@@ -60,17 +66,14 @@ class FeatureTap:
         {'block4_conv3': (16, 16, 512)}
     """
 
-    def __init__(self, model, layer_names, *, preactivation=True):
+    def __init__(self, model, layer_names, *, preactivation=True, image_input=None, inputs=None):
         if isinstance(layer_names, str):
             layer_names = [layer_names]
         self.model = model
         self.layer_names = tuple(dict.fromkeys(layer_names))
         self.preactivation = bool(preactivation)
-        graph = graph_of(model)
-        if graph is not None and len(graph.inputs) != 1:
-            raise ValueError(
-                f"FeatureTap needs a model with one image input. Received: model with inputs {graph.inputs}"
-            )
+        self.image_input = find_image_input(model) if image_input is None else image_input
+        self.inputs = check_input_values(model, self.image_input, inputs)
         targets = [(name, *resolve_layer(model, name)) for name in self.layer_names]
         self._plan = make_plan(model, targets, 0, self.preactivation, needs_outputs=False) if targets else None
         self._shapes = {}
@@ -79,17 +82,18 @@ class FeatureTap:
     @property
     def input_size(self):
         """(height, width) that the model requires, or None when it takes any size."""
-        graph = graph_of(self.model)
-        shape = graph.inputs[0].shape if graph is not None else ()
-        if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
-            return (int(shape[1]), int(shape[2]))
-        return None
+        return self.image_input.size
+
+    @property
+    def channels(self):
+        """The image input's channel count."""
+        return self.image_input.channels
 
     def __call__(self, images, redirect_relu=False):
         """Activations of the tapped layers.
 
         Args:
-            images: float32 (batch, height, width, 3) RGB in [0, 1], the model's own input.
+            images: float32 (batch, height, width, channels), the model's own image input.
             redirect_relu: use Lucid's redirected ReLU gradient on every ReLU that runs: a Python
                 bool, or a scalar bool/float tensor so a compiled step can switch it without
                 retracing. Defaults to False.
@@ -105,7 +109,7 @@ class FeatureTap:
         if self._plan is None:
             return units.TapReading({})
         run = Run(_redirect_switch(redirect_relu))
-        self._plan.run((tf.convert_to_tensor(images),), {}, run, stoppable=True)
+        self._plan.run((self._model_inputs(tf.convert_to_tensor(images)),), {}, run, stoppable=True)
         missing = [name for name in self.layer_names if name not in run.values]
         if missing:
             raise ValueError(
@@ -113,6 +117,14 @@ class FeatureTap:
                 f"Received: layer_names={list(self.layer_names)}"
             )
         return units.TapReading(run.values)
+
+    def _model_inputs(self, images):
+        """The image, or every input of a several-input model with the image in its place."""
+        if not self.image_input.others:
+            return images
+        others = iter(other_input_values(self.image_input, self.inputs, tf.shape(images)[0]))
+        count = len(self.image_input.others) + 1
+        return [images if i == self.image_input.index else next(others) for i in range(count)]
 
     def output_shapes(self, height, width):
         """Static per-example shapes (no batch dimension) of the tapped layers for an image size.
@@ -139,9 +151,7 @@ class FeatureTap:
         """Traces the tap on a symbolic image: (shapes in forward order, or None; the error, if any)."""
         if self._plan is None:
             return {}, None
-        graph = graph_of(self.model)
-        channels = graph.inputs[0].shape[-1] if graph is not None else 3
-        spec = tf.TensorSpec((1, height, width, channels), tf.float32)
+        spec = tf.TensorSpec((1, height, width, self.channels), tf.float32)
         order = []
 
         def forward(images):
@@ -163,7 +173,10 @@ class FeatureTap:
     def _too_small(self, height, width, shapes, error):
         side = self._minimum_side(min(height, width))
         if side is None and error is not None:
-            return error
+            return ValueError(
+                f"Model {self.model.name!r} does not run on {height}x{width} images; give the size it was built "
+                f"for as size=. Received: size={_size_text(height, width)}"
+            )
         if shapes is None:
             layer = (self._order or self.layer_names)[-1]
         else:

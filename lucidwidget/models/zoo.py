@@ -9,6 +9,7 @@ build `keras.applications` models.
 
 import difflib
 import importlib.resources
+import os
 
 import h5py
 import keras
@@ -36,6 +37,16 @@ PREPROCESSING = {
 """[0, 1] RGB -> what each family expects. "caffe": BGR 0..255 minus the mean; "tf": [-1, 1];
 "torch": standardised RGB; "raw": 0..255 RGB for models that normalise inside (EfficientNet,
 ConvNeXt, MobileNetV3, EfficientNetV2)."""
+
+PRESET_ALIASES = {"[-1, 1]": "tf", "[0, 255]": "raw", "0-255": "raw", "[0, 1]": "none"}
+"""Other spellings of the presets, by the range they produce."""
+
+PRESET_NAMES = tuple(PREPROCESSING) + ("none",) + tuple(PRESET_ALIASES)
+"""Names `preprocessing` accepts: the `PREPROCESSING` conventions, "none" (the model takes [0, 1]) and
+their range spellings."""
+
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+"""Model files `load_model` reads: the Keras 3 format and the legacy HDF5 one (Keras 2)."""
 
 HED_MODEL = "vgg16-hed"
 HED_WEIGHT_NAMES = ("bsds500", "imagenet")
@@ -96,10 +107,22 @@ class Preprocess(keras.layers.Layer):
         if self.reverse_channels:
             x = keras.ops.flip(x, axis=-1)
         if self.mean is not None:
-            x = x - keras.ops.convert_to_tensor(self.mean, dtype=x.dtype)
+            x = x - self._per_channel(self.mean, x)
         if self.std is not None:
-            x = x / keras.ops.convert_to_tensor(self.std, dtype=x.dtype)
+            x = x / self._per_channel(self.std, x)
         return x
+
+    @staticmethod
+    def _per_channel(values, x):
+        """`values` for each channel of `x`; a grey (1-channel) image gets their average."""
+        channels = x.shape[-1]
+        if channels == 1 and len(values) > 1:
+            values = (sum(values) / len(values),)
+        elif channels is not None and len(values) not in (1, channels):
+            raise ValueError(
+                f"Expected images with {len(values)} channels for this preprocessing. Received: channels={channels}"
+            )
+        return keras.ops.convert_to_tensor(values, dtype=x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -112,6 +135,36 @@ class Preprocess(keras.layers.Layer):
             "mean": self.mean,
             "std": self.std,
         }
+
+
+def preprocessing(spec):
+    """A preprocessing function from a preset name, a callable, or None.
+
+    Args:
+        spec: one of `PRESET_NAMES` ("caffe": BGR 0..255 minus the ImageNet mean; "torch": ImageNet
+            mean/std; "tf" or "[-1, 1]"; "raw", "0-255" or "[0, 255]"; "hed"; "none" or "[0, 1]" for
+            models that take [0, 1]), a callable applied to the [0, 1] images (with the model's own
+            channel count), or None.
+
+    Returns:
+        A callable (a `Preprocess` layer for a preset), or None for no preprocessing.
+
+    Example:
+        >>> to_caffe = preprocessing("caffe")      # what Renderer(model, preprocess="caffe") applies
+    """
+    if spec is None or callable(spec):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"Expected a preset name or a callable for `preprocess`. Received: preprocess={spec!r}")
+    name = PRESET_ALIASES.get(spec.strip(), spec.strip().lower())
+    if name == "none":
+        return None
+    if name not in PREPROCESSING:
+        close = difflib.get_close_matches(spec, PRESET_NAMES, n=MAX_CLOSE_MATCHES)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"Unknown preprocess preset {spec!r}.{hint} Expected one of {list(PRESET_NAMES)} or a "
+                         f"callable. Received: preprocess={spec!r}")
+    return Preprocess(**PREPROCESSING[name], name=f"preprocess_{name}")
 
 
 def list_models():
@@ -130,7 +183,9 @@ def load_model(name, *, weights="imagenet", **kwargs):
     layer keeps its usual name (`block4_conv3`, `mixed4`, `predictions`).
 
     Args:
-        name: `"vgg16-hed"`, the VGG16 architecture with the weights of HED (VGG16 fine-tuned for
+        name: a model file path (`.keras`, or legacy Keras 2 `.h5`/`.hdf5`, loaded without compiling; other
+            keyword arguments such as `custom_objects` go to `keras.saving.load_model`), or
+            `"vgg16-hed"`, the VGG16 architecture with the weights of HED (VGG16 fine-tuned for
             HED edge detection on BSDS500; bundled, no download), taking any image size; or a
             `keras.applications` model name such as `"VGG16"`, `"InceptionV3"` or `"ResNet50"`
             (case-insensitive; see `list_models()`).
@@ -148,8 +203,12 @@ def load_model(name, *, weights="imagenet", **kwargs):
         >>> model = load_model("vgg16-hed")
         >>> model = load_model("InceptionV3", weights=None, include_top=False)
     """
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
     if not isinstance(name, str):
-        raise TypeError(f"Expected a model name (string); see list_models(). Received: name={name!r}")
+        raise TypeError(f"Expected a model name or file path (string); see list_models(). Received: name={name!r}")
+    if name.lower().endswith(MODEL_FILE_SUFFIXES) or os.path.exists(name):
+        return _load_file(name, kwargs)
     if _canonical(name) == _canonical(HED_MODEL):
         if kwargs:
             raise TypeError(f"{HED_MODEL!r} takes no extra arguments. Received: kwargs={kwargs!r}")
@@ -162,6 +221,29 @@ def load_model(name, *, weights="imagenet", **kwargs):
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"Unknown model {name!r}.{hint} Expected one of {names}. Received: name={name!r}")
     return _load_application(by_key[_canonical(name)], weights, kwargs)
+
+
+def _load_file(path, kwargs):
+    """Loads a `.keras` or legacy `.h5`/`.hdf5` model without compiling it (training settings are not needed,
+    and Keras 2 optimizer arguments would fail)."""
+    suffixes = ", ".join(MODEL_FILE_SUFFIXES)
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{path!r} is a directory (a TensorFlow SavedModel?); load_model reads {suffixes} files. Save the model "
+            f"with model.save('model.keras'), or load it in Keras and pass the model object. Received: name={path!r}"
+        )
+    if not os.path.exists(path):
+        raise ValueError(f"No model file {path!r}. Received: name={path!r}")
+    if not path.lower().endswith(MODEL_FILE_SUFFIXES):
+        raise ValueError(f"Expected a model file ending in {suffixes}. Received: name={path!r}")
+    try:
+        return keras.saving.load_model(path, compile=False, **kwargs)
+    except Exception as error:  # noqa: BLE001 - whatever the file holds, say so in one sentence
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"Keras could not load {path!r} ({reason}); a model with custom layers needs them as "
+            f"custom_objects={{'Name': Class}}. Received: name={path!r}"
+        ) from error
 
 
 def _load_application(name, weights, kwargs):

@@ -20,7 +20,9 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from lucidwidget.models import FeatureTap, load_model, visualizable_layers
+from lucidwidget.models import FeatureTap, load_model, preprocessing, visualizable_layers
+from lucidwidget.models.inputs import ImageInput, check_input_values, find_image_input, infer_fixed_size
+from lucidwidget.models.layers import graph_of
 from lucidwidget.optvis import objectives as objectives_lib
 from lucidwidget.optvis import optimizers as optimizers_lib
 from lucidwidget.optvis import param as param_lib
@@ -79,12 +81,17 @@ class Renderer:
     """Feature visualisation for one model, with compiled steps cached across runs.
 
     Args:
-        model: a `keras.Model` taking RGB in [0, 1] (or see `preprocess`), or a zoo name such as
-            `"vgg16-hed"` (see `lucidwidget.models.list_models()`).
+        model: a `keras.Model` taking images in [0, 1] (or see `preprocess`), a zoo name such as
+            `"vgg16-hed"` (see `lucidwidget.models.list_models()`), or a `.keras`/`.h5` file path. The
+            image input is the model's 4-D input; its channel count (1 for grey, 3 for RGB, or any
+            other) is the rendered images' and a fixed input size is the render size.
         preactivation: objectives read a fused activation's input (Lucid's pre-ReLU, a classifier's
             pre-softmax logit). Defaults to True.
-        preprocess: optional function applied to the [0, 1] RGB images before the model, for a user's
-            model that expects another range. Defaults to None.
+        preprocess: what the model expects instead of [0, 1]: a preset name such as "caffe", "torch",
+            "[-1, 1]" or "[0, 255]" (see `lucidwidget.models.PRESET_NAMES`), or a function of the [0, 1]
+            images (with the model's channel count). Defaults to None (the model takes [0, 1]).
+        inputs: values of a several-input model's other inputs by input name, one example each (e.g.
+            `{"meta": np.array([...])}`), used for every image. Defaults to None (zeros).
         jit_compile: compile steps with XLA. Defaults to False (see benchmarks/ for when it pays).
 
     Example:
@@ -93,11 +100,15 @@ class Renderer:
         >>> images = renderer.render("block4_conv3:7", steps=128)   # reuses the compiled step
     """
 
-    def __init__(self, model, *, preactivation=True, preprocess=None, jit_compile=False):
+    def __init__(self, model, *, preactivation=True, preprocess=None, inputs=None, jit_compile=False):
         self.model = load_model(model) if isinstance(model, str) else model
         self.preactivation = bool(preactivation)
-        self.preprocess = preprocess
+        self.preprocess = preprocessing(preprocess)
         self.jit_compile = bool(jit_compile)
+        self._image_input = find_image_input(self.model)
+        self._size_known = graph_of(self.model) is not None
+        self._size_error = None
+        self.inputs = check_input_values(self.model, self._image_input, inputs)
         self.trace_count = 0
         self._plans = {}
         self._taps = {}
@@ -114,8 +125,54 @@ class Renderer:
 
     @property
     def input_size(self):
-        """(height, width) the model requires, or None when it accepts any size."""
-        return self._tap(frozenset()).input_size
+        """(height, width) the model requires, or None when it accepts any size.
+
+        For a subclassed model, whose size Keras cannot know, it is inferred (see
+        `lucidwidget.models.inputs.infer_fixed_size`) on first use.
+        """
+        self._infer_size()
+        return self._image_input.size
+
+    def _infer_size(self):
+        """Infers a subclassed model's size once; a failure is kept, to raise when a render needs the size."""
+        if self._size_known:
+            return
+        self._size_known = True
+        try:
+            size = infer_fixed_size(self.model, self.channels, DEFAULT_SIZE)
+        except ValueError as error:
+            self._size_error = error
+        else:
+            self._image_input = ImageInput(0, self.channels, size, ())
+            self._taps.clear()
+
+    @property
+    def channels(self):
+        """The model's image channel count: the rendered images have it too."""
+        return self._image_input.channels
+
+    def check_size(self, size, objective=None):
+        """Raises a one-sentence `ValueError` when `size` cannot be rendered, before any optimisation.
+
+        Args:
+            size: image side or (height, width); None for the size `render` would use.
+            objective: optional objective (or `"layer:channel"` / expression) whose layers must keep at
+                least one pixel at that size. Defaults to None (only the model's fixed size is checked).
+
+        Returns:
+            The size as (height, width).
+        """
+        size = self._final_size(size)
+        layers = self.objective(objective).layers if objective is not None else ()
+        self._tap(frozenset(layers)).output_shapes(*size)
+        return size
+
+    def _final_size(self, size):
+        """(height, width) of a render: `size`, else the model's fixed size, else `DEFAULT_SIZE`."""
+        fixed = self.input_size
+        if size is None and fixed is None and self._size_error is not None:
+            raise self._size_error
+        return _image_size(size, fixed or (DEFAULT_SIZE, DEFAULT_SIZE))
 
     def objective(self, spec):
         """`spec` as an `Objective`: an `Objective`, `"layer:channel"` or an expression, in which this
@@ -129,19 +186,36 @@ class Renderer:
         self._cancel.set()
 
     def evaluate(self, objective, images):
-        """The objective's value on given RGB images in [0, 1], without transforms.
+        """The objective's value on given images in [0, 1], without transforms.
 
-        Useful to compare a visualisation with a photo, or a render with noise.
+        Useful to compare a visualisation with a photo, or a render with noise. `images` is a batch, or
+        one image, with the model's channel count (and its size, for a fixed-size model).
         """
         objective = self.objective(objective)
         images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
+        if images.shape.rank == 3:
+            images = images[None]
+        self._check_channels(images.shape[-1], "images.shape[-1]")
+        fixed = self.input_size
+        if fixed is not None and tuple(images.shape[1:3]) != fixed:
+            raise ValueError(
+                f"Model {self.model.name!r} takes {fixed[0]}x{fixed[1]} images; crop or resize them first. "
+                f"Received: images.shape={tuple(images.shape)}"
+            )
         tap = self._tap(frozenset(objective.layers))
-        model_input = fit_to_model(images, tap, self.preprocess)
+        model_input = fit_to_model(images, self.preprocess)
         return float(objective(Activations(tap.read(model_input), model_input, images)))
+
+    def _check_channels(self, channels, name):
+        if channels != self.channels:
+            raise ValueError(
+                f"Model {self.model.name!r} takes {self.channels}-channel images. Received: {name}={channels}"
+            )
 
     def _tap(self, layers):
         if layers not in self._taps:
-            self._taps[layers] = FeatureTap(self.model, sorted(layers), preactivation=self.preactivation)
+            self._taps[layers] = FeatureTap(self.model, sorted(layers), preactivation=self.preactivation,
+                                            image_input=self._image_input, inputs=self.inputs)
         return self._taps[layers]
 
     def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients, redirect):
@@ -157,7 +231,7 @@ class Renderer:
         )
         plan = self._plans.get(key)
         if plan is None:
-            image_param = factory(w=size[1], h=size[0], batch=batch, seed=None)
+            image_param = self._make_param(factory, size, batch)
             plan = Plan(
                 self,
                 objective,
@@ -170,6 +244,26 @@ class Renderer:
             )
             self._plans[key] = plan
         return plan
+
+    def _make_param(self, factory, size, batch):
+        """Calls the factory, with `channels=` for a model whose images are not RGB."""
+        extra = {} if self.channels == 3 else {"channels": self.channels}
+        try:
+            image_param = factory(w=size[1], h=size[0], batch=batch, seed=None, **extra)
+        except TypeError as error:
+            if extra and "channels" in str(error):
+                raise TypeError(
+                    f"Model {self.model.name!r} takes {self.channels}-channel images, so the param factory must "
+                    f"accept channels=. Received: param={factory!r}"
+                ) from None
+            raise
+        channels = image_param.shape[-1]
+        if channels not in (self.channels, self.channels + 1):
+            raise ValueError(
+                f"Expected a parameterisation with {self.channels} channels (or {self.channels + 1} with alpha) "
+                f"for model {self.model.name!r}. Received: param channels={channels}"
+            )
+        return image_param
 
     def render(
         self,
@@ -200,9 +294,10 @@ class Renderer:
             steps: optimizer steps. Defaults to the largest of `thresholds` when they are given, else
                 `DEFAULT_STEPS` (256).
             seed: makes the run deterministic. Defaults to None (a fresh random start).
-            param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)`, e.g.
-                `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum
-                with colour decorrelation).
+            param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)` (plus
+                `channels=` for a model whose images are not RGB), e.g.
+                `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum,
+                with colour decorrelation for RGB).
             transforms: list of `Transform`s applied each step. Defaults to
                 `transform.standard_transforms`; `[]` applies none.
             optimizer: "adam", "sgd", "lbfgs" or a Keras optimizer. Defaults to "adam".
@@ -222,8 +317,9 @@ class Renderer:
             init_images: images in [0, 1] to start from instead of noise (keras-vis's seed image).
 
         Returns:
-            float32 array (batch, height, width, 3), or 4 channels for an alpha parameterisation,
-            with values in [0, 1]; a list of such arrays when `thresholds` is given.
+            float32 array (batch, height, width, channels) with the model's channel count (3 for
+            RGB, 1 for grey), one more for an alpha parameterisation, with values in [0, 1]; a list
+            of such arrays when `thresholds` is given.
         """
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("This Renderer is already rendering; call cancel() or wait for it to finish.")
@@ -252,13 +348,13 @@ class Renderer:
         redirect_relu_steps = _check_positive_int(redirect_relu_steps, "redirect_relu_steps", minimum=0)
         if learning_rate is not None:
             learning_rate = optimizers_lib.check_learning_rate(learning_rate)
-        final_size = _image_size(size, self.input_size or (DEFAULT_SIZE, DEFAULT_SIZE))
+        final_size = self._final_size(size)
         transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
         factory = param_lib.image if factory is None else factory
         stages = self._stages(final_size, steps, octaves)
 
         tap = self._tap(frozenset(objective.layers))
-        shapes = tap.output_shapes(*(self.input_size or stages[0][0]))
+        shapes = tap.output_shapes(*stages[0][0])
         objective.validate(shapes, batch)
 
         watch = _StillWatch()
@@ -409,11 +505,12 @@ def _named_renderer(name, preactivation):
     return Renderer(name, preactivation=preactivation)
 
 
-def render(model, objective, *, preactivation=True, preprocess=None, **kwargs):
+def render(model, objective, *, preactivation=True, preprocess=None, inputs=None, **kwargs):
     """Renders `objective` on `model` and returns float32 images in [0, 1].
 
-    A thin wrapper around `Renderer(model).render(objective, **kwargs)`; see `Renderer.render` for the
-    arguments. Zoo names share a cached Renderer, so repeated calls reuse compiled steps.
+    A thin wrapper around `Renderer(model, preactivation=, preprocess=, inputs=).render(objective,
+    **kwargs)`; see `Renderer` and `Renderer.render` for the arguments. Zoo names share a cached
+    Renderer, so repeated calls reuse compiled steps.
 
     Example:
         >>> import lucidwidget as lw
@@ -421,10 +518,10 @@ def render(model, objective, *, preactivation=True, preprocess=None, **kwargs):
         >>> images.shape
         (1, 128, 128, 3)
     """
-    if isinstance(model, str) and preprocess is None:
+    if isinstance(model, str) and preprocess is None and inputs is None:
         renderer = _named_renderer(model, bool(preactivation))
     else:
-        renderer = Renderer(model, preactivation=preactivation, preprocess=preprocess)
+        renderer = Renderer(model, preactivation=preactivation, preprocess=preprocess, inputs=inputs)
     watch = _Warn()
     result = renderer.render(objective, **{**kwargs, "callbacks": [*kwargs.get("callbacks", ()), watch]})
     if watch.message:

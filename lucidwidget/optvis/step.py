@@ -54,11 +54,8 @@ class Activations:
             )
 
 
-def fit_to_model(images, tap, preprocess):
-    """Resizes to a fixed-size model's input and applies the optional user preprocessing."""
-    fixed = tap.input_size
-    if fixed is not None and tuple(images.shape[1:3]) != tuple(fixed):
-        images = tf.image.resize(images, fixed, method="bilinear")
+def fit_to_model(images, preprocess):
+    """Applies the optional user preprocessing (the images already have the model's size and channels)."""
     return preprocess(images) if preprocess is not None else images
 
 
@@ -102,9 +99,10 @@ class Plan:
         self.tap = tap
         self.rng = tf.random.Generator.from_seed(0)
         self._collapse_alpha = transform_lib.collapse_alpha_random()
-        # The model sees a window the size of the image: padding only supplies what the random
-        # transforms move into view (Lucid's cropping jitter does the same), so the model's work
-        # per step does not grow with the padding.
+        # The model sees a window the size of the image (for a fixed-size model, its input size):
+        # padding only supplies what the random transforms move into view (Lucid's cropping jitter
+        # does the same), so the model's work per step does not grow with the padding and nothing
+        # is ever resized.
         self._window = tuple(image_param.shape[1:3])
         self.optimizer.build(self.param.variables)
         self._renderer = renderer
@@ -113,11 +111,10 @@ class Plan:
         self.run_chunk = tf.function(self._run_chunk, jit_compile=renderer.jit_compile)
 
     def _model_input(self, image, transform_knobs):
-        window = self._window if self.tap.input_size is None else None
-        x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs, window=window)
-        if x.shape[-1] == 4:
+        x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs, window=self._window)
+        if x.shape[-1] == self.tap.channels + 1:      # alpha not composited by the user's transforms
             x = self._collapse_alpha(x, self.rng)
-        return fit_to_model(x, self.tap, self._renderer.preprocess)
+        return fit_to_model(x, self._renderer.preprocess)
 
     def _step(self, step, objective_knobs, transform_knobs, redirect_until):
         with tf.GradientTape() as tape:

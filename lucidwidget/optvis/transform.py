@@ -9,9 +9,14 @@ t = transform.compose(transform.standard_transforms)
 images = t(images, rng=tf.random.Generator.from_seed(0))
 ```
 
-Every strength a slider can move (jitter pixels, scale and angle lists, blur sigma, pad value) is a knob,
-so the renderer's compiled step takes it as a tensor and a new value never retraces. Unlike Lucid, the
-spatial transforms keep the image's shape; see `jitter`.
+Every strength a slider can move (jitter distance, scale and angle lists, blur sigma, pad value) is a
+knob, so the renderer's compiled step takes it as a tensor and a new value never retraces. Unlike Lucid,
+the spatial transforms keep the image's shape; see `jitter`.
+
+Distances (`jitter`, `pad`, and `preset`'s `jitter` and `pad`) follow one rule: a number in (0, 1) is a
+fraction of the image's shorter side, anything else (0, or >= 1) is pixels. The defaults are fractions, so
+a 28-px model is moved as gently, relatively, as a 224-px one. The side is that of the image handed to the
+transforms (the render, before any padding); `pad` measures the image it pads.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ PRESET_SCALE_STEPS = 11
 PRESET_ANGLE_STEPS = 21
 # Lucid's rotation list repeats 0 five extra times, so 6 of its 26 draws leave the image upright.
 PRESET_EXTRA_ZERO_ANGLES = 5
+# Lucid's standard transforms pad 12 and jitter 8 (then 4) pixels of its default 128-px image; as fractions
+# of the side they give exactly those pixels at 128 px and scale with the image: 3 and 1 px at 28 px.
+PAD_FRACTION = 12 / 128
+JITTER_FRACTION = 8 / 128
 
 
 class Transform(Knobbed):
@@ -66,7 +75,8 @@ class AffineTransform(Transform):
     """A transform that resamples through a random per-example affine map.
 
     Args:
-        draw: `draw(batch, rng, *knobs) -> (linear, shift)`, the maps for `warp.affine_warp`.
+        draw: `draw(batch, side, rng, *knobs) -> (linear, shift)`, the maps for `warp.affine_warp`;
+            `side` is the shorter side of the transforms' input image (float32), for fractional distances.
         knobs: as for `Transform`.
         key: as for `Transform`.
 
@@ -80,8 +90,12 @@ class AffineTransform(Transform):
 
 
 def _warp_with(draw, images, rng, *knobs):
-    linear, shift = draw(tf.shape(images)[0], rng, *knobs)
+    linear, shift = draw(tf.shape(images)[0], _shorter_side(images), rng, *knobs)
     return warp.affine_warp(images, linear, shift)
+
+
+def _shorter_side(images):
+    return tf.cast(tf.reduce_min(tf.shape(images)[1:3]), tf.float32)
 
 
 def _chain(first, then):
@@ -106,10 +120,10 @@ def apply_transforms(transforms, images, rng, knobs, window=None):
             `crop_or_pad_to`). When the transforms end with an affine run, only the window is
             resampled, so padding added for the transforms costs no resampling work.
     """
-    pending = None
+    pending, side = None, _shorter_side(images)
     for t, own in zip(transforms, split_knobs(knobs, transforms)):
         if isinstance(t, AffineTransform):
-            step = t.draw(tf.shape(images)[0], rng, *own)
+            step = t.draw(tf.shape(images)[0], side, rng, *own)
             pending = step if pending is None else _chain(pending, step)
             continue
         if pending is not None:
@@ -164,6 +178,21 @@ def _check_whole(name, value, minimum):
     return int(value)
 
 
+def _is_fraction(value):
+    return 0 < value < 1
+
+
+def _check_distance(name, value, whole=False):
+    """A distance: a fraction of the side in (0, 1), or pixels (>= 0; whole pixels when `whole`)."""
+    fractional_pixels = whole and value >= 1 and not float(value).is_integer() if is_number(value) else False
+    if not is_number(value) or math.isnan(value) or value < 0 or fractional_pixels:
+        kind = "a whole number of pixels" if whole else "a number of pixels >= 0"
+        raise ValueError(
+            f"Expected `{name}` to be {kind} or a fraction of the image side in (0, 1). Received: {name}={value!r}"
+        )
+    return value
+
+
 def _check_choice(name, value, choices):
     text = value.lower() if isinstance(value, str) else value
     if text not in choices:
@@ -185,25 +214,34 @@ def _check_list(name, values, minimum=None):
     return np.asarray(values, np.float32)
 
 
-def _jitter_draw(batch, rng, distance):
-    return warp.identity_matrices(batch), warp.random_offsets(distance, batch, rng)
+def _jitter_draw(batch, side, rng, pixels, fraction):
+    return warp.identity_matrices(batch), warp.random_offsets(pixels + fraction * side, batch, rng)
 
 
 def jitter(d) -> Transform:
-    """Random translation of each example by up to `d` whole pixels in x and in y.
+    """Random translation of each example by up to `d` (whole pixels) in x and in y.
 
     Lucid's jitter takes a random `(h - d, w - d)` crop, so every jitter shrinks the image and `d` is part
     of the output shape. This one shifts by `[-d, d]` and fills the vacated border by reflection, keeping
-    the shape: `d` is a knob and `d = 0` is the identity.
+    the shape: `d` is a knob (pixels and fraction are two knobs, so switching between them never
+    retraces either) and `d = 0` is the identity.
 
     Args:
-        d: largest shift in pixels, >= 0; a fractional part is dropped.
+        d: largest shift: a fraction of the image's shorter side in (0, 1), or pixels (0, or >= 1). The
+            distance in pixels is rounded down.
     """
-    _check_number("d", d, minimum=0)
-    return AffineTransform(_jitter_draw, (np.float32(d),), key=("jitter",))
+    if not is_number(d):
+        raise TypeError(f"Expected a number for `d`. Received: d={d!r}")
+    _check_distance("d", d)
+    return _jitter(0.0, d) if _is_fraction(d) else _jitter(d, 0.0)
 
 
-def _random_scale_draw(batch, rng, scales):
+def _jitter(pixels, fraction):
+    """A jitter by up to `pixels + fraction * side`."""
+    return AffineTransform(_jitter_draw, (np.float32(pixels), np.float32(fraction)), key=("jitter",))
+
+
+def _random_scale_draw(batch, side, rng, scales):
     return warp.scale_matrices(warp.random_choice(scales, batch, rng)), tf.zeros([batch, 2])
 
 
@@ -219,7 +257,7 @@ def random_scale(scales) -> Transform:
     return AffineTransform(_random_scale_draw, (_check_list("scales", scales, minimum=0),), key=("random_scale",))
 
 
-def _random_rotate_draw(batch, rng, angles):
+def _random_rotate_draw(batch, side, rng, angles):
     return warp.rotation_matrices(warp.random_choice(angles, batch, rng)), tf.zeros([batch, 2])
 
 
@@ -238,32 +276,43 @@ def random_rotate(angles, units="degrees") -> Transform:
 
 
 def pad(w, mode="reflect", constant_value=0.5) -> Transform:
-    """Pads `w` pixels on every side (Lucid's `pad`); the output grows by `2 * w`.
+    """Pads `w` on every side (Lucid's `pad`); the output grows by twice that.
 
     Args:
-        w: pad width in pixels; part of the structure, since it changes the shape.
+        w: pad width: whole pixels, or a fraction in (0, 1) of the shorter side of the image it pads
+            (rounded to pixels); part of the structure, since it changes the shape.
         mode: `"constant"`, `"reflect"` (`c b | a b c`) or `"symmetric"` (`b a | a b c`), any case.
             Defaults to `"reflect"`.
         constant_value: fill for `mode="constant"`: a number (a knob) or `"uniform"` for a fresh uniform
             random value in [0, 1) on every call. Not used by the other modes. Defaults to 0.5.
     """
-    w = _check_whole("w", w, minimum=0)
+    w = _check_distance("w", w, whole=True)
+    w = float(w) if _is_fraction(w) else int(w)
     mode = _check_choice("mode", mode, PAD_MODES)
     uniform = isinstance(constant_value, str) and constant_value.lower() == "uniform"
     if not (uniform or is_number(constant_value)):
         raise ValueError(
             f"Expected a number or 'uniform' for `constant_value`. Received: constant_value={constant_value!r}"
         )
-    paddings = [[0, 0], [w, w], [w, w], [0, 0]]
+
+    def paddings(images):
+        width = w
+        if isinstance(w, float):
+            height_, width_ = images.shape[1:3]
+            static = height_ is not None and width_ is not None
+            side = min(height_, width_) if static else _shorter_side(images)
+            width = round(w * side) if static else tf.cast(tf.round(w * side), tf.int32)
+        return [[0, 0], [width, width], [width, width], [0, 0]]
+
     if mode != "constant":
-        return Transform(lambda images, rng: tf.pad(images, paddings, mode=mode.upper()), key=("pad", w, mode))
+        return Transform(lambda images, rng: tf.pad(images, paddings(images), mode=mode.upper()), key=("pad", w, mode))
     if uniform:
         return Transform(
-            lambda images, rng: tf.pad(images, paddings, constant_values=rng.uniform([])),
+            lambda images, rng: tf.pad(images, paddings(images), constant_values=rng.uniform([])),
             key=("pad", w, mode, "uniform"),
         )
     return Transform(
-        lambda images, rng, value: tf.pad(images, paddings, constant_values=value),
+        lambda images, rng, value: tf.pad(images, paddings(images), constant_values=value),
         (np.float32(constant_value),),
         key=("pad", w, mode),
     )
@@ -331,13 +380,15 @@ def _noisy_colour(shape, rng, sd):
 def collapse_alpha_random(sd=None, background=None) -> Transform:
     """Composites RGBA images over a random background, returning RGB (Lucid's `collapse_alpha_random`).
 
+    The last channel is the alpha, so grey + alpha images (a grey model's) composite to grey.
+
     A fresh background per example and step means only opaque pixels can carry the features, which is how
     alpha-channel visualisations learn transparency.
 
     Args:
         sd: noise level of the default background (a uniform random colour per example plus Gaussian
             noise of this standard deviation per pixel); a knob. Defaults to 0.5.
-        background: optional callable `(shape, rng) -> RGB tensor` of that `(batch, h, w, 3)` shape in
+        background: optional callable `(shape, rng) -> colour tensor` of that `(batch, h, w, colours)` shape in
             [0, 1], e.g. one built on `param.image_sample`; it replaces the default background, so `sd`
             must not be given with it.
     """
@@ -351,10 +402,13 @@ def collapse_alpha_random(sd=None, background=None) -> Transform:
             raise TypeError(f"Expected a callable `(shape, rng) -> RGB images`. Received: background={background!r}")
 
     def composite(images, rng, *knobs):
-        if images.shape[-1] is not None and images.shape[-1] != 4:
-            raise ValueError(f"Expected RGBA images with 4 channels. Received: images.shape={images.shape}")
-        rgb, alpha = images[..., :3], images[..., 3:4]
-        shape = tf.concat([tf.shape(rgb)[:3], [3]], 0)
+        if images.shape[-1] is not None and images.shape[-1] < 2:
+            raise ValueError(
+                "Expected images with an alpha channel last (RGBA, or grey + alpha). "
+                f"Received: images.shape={images.shape}"
+            )
+        rgb, alpha = images[..., :-1], images[..., -1:]
+        shape = tf.shape(rgb)
         backdrop = background(shape, rng) if background is not None else _noisy_colour(shape, rng, *knobs)
         return alpha * rgb + (1.0 - alpha) * tf.cast(backdrop, rgb.dtype)
 
@@ -364,11 +418,11 @@ def collapse_alpha_random(sd=None, background=None) -> Transform:
     return Transform(composite, (np.float32(sd),), key=("collapse_alpha_random", None))
 
 
-# `preset` names its arguments after these factories, which hides them inside it.
-_pad_factory, _jitter_factory = pad, jitter
+# `preset` names its arguments after this factory, which hides it inside it.
+_pad_factory = pad
 
 
-def preset(jitter=8, scale=0.1, rotate=10, pad=12, blur=0.0) -> list[Transform]:
+def preset(jitter=JITTER_FRACTION, scale=0.1, rotate=10, pad=PAD_FRACTION, blur=0.0) -> list[Transform]:
     """Lucid's standard transforms with slider-sized strengths, always in the same structure.
 
     Returns `[pad(pad, "constant", 0.5), jitter(jitter), random_scale(11 factors over 1 -+ scale),
@@ -379,35 +433,35 @@ def preset(jitter=8, scale=0.1, rotate=10, pad=12, blur=0.0) -> list[Transform]:
     first five stages are `standard_transforms` and the blur is the identity.
 
     Args:
-        jitter: largest shift in pixels of the first jitter; the last jitters half as far. Defaults to 8.
+        jitter: largest shift of the first jitter, a fraction of the side in (0, 1) or pixels; the last
+            jitters half as far. Defaults to `JITTER_FRACTION` (8 px at 128 px).
         scale: the factors span `[1 - scale, 1 + scale]`, with 0 <= scale < 1. Defaults to 0.1.
         rotate: the angles span `[-rotate, rotate]` degrees. Defaults to 10.
-        pad: constant (0.5 grey) padding in pixels. Defaults to 12.
+        pad: constant (0.5 grey) padding, a fraction of the side in (0, 1) or whole pixels. Defaults to
+            `PAD_FRACTION` (12 px at 128 px).
         blur: Gaussian blur sigma in pixels applied last. Defaults to 0.
     """
-    _check_number("jitter", jitter, minimum=0)
+    _check_distance("jitter", jitter)
     _check_number("scale", scale, minimum=0)
     if scale >= 1:
         raise ValueError(f"Expected `scale` in [0, 1) so every factor stays positive. Received: scale={scale!r}")
     _check_number("rotate", rotate, minimum=0)
-    _check_whole("pad", pad, minimum=0)
+    _check_distance("pad", pad, whole=True)
     _check_number("blur", blur, minimum=0)
     scales = np.linspace(1 - scale, 1 + scale, PRESET_SCALE_STEPS)
     angles = np.concatenate([np.linspace(-rotate, rotate, PRESET_ANGLE_STEPS), np.zeros(PRESET_EXTRA_ZERO_ANGLES)])
+    pixels, fraction = (0.0, jitter) if _is_fraction(jitter) else (jitter, 0.0)
     return [
         _pad_factory(pad, mode="constant", constant_value=0.5),
-        _jitter_factory(jitter),
+        _jitter(pixels, fraction),
         random_scale(scales),
         random_rotate(angles),
-        _jitter_factory(jitter / 2),
+        _jitter(pixels / 2, fraction / 2),
         gaussian_blur(blur),
     ]
 
 
-standard_transforms = [
-    pad(12, mode="constant", constant_value=0.5),
-    jitter(8),
-    random_scale([1 + (i - 5) / 50 for i in range(11)]),
-    random_rotate(list(range(-10, 11)) + 5 * [0]),
-    jitter(4),
-]
+standard_transforms = preset()[:5]
+"""Lucid's standard transforms, with its distances as fractions of the side (`preset()` without the blur):
+`[pad(PAD_FRACTION, "constant", 0.5), jitter(JITTER_FRACTION), random_scale(0.9 .. 1.1 in 11 steps),
+random_rotate(-10 .. 10 degrees, plus five extra 0s), jitter(JITTER_FRACTION / 2)]`."""

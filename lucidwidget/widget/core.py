@@ -19,6 +19,7 @@ import anywidget
 import traitlets
 
 from lucidwidget import imaging
+from lucidwidget.optvis import transform
 from lucidwidget.widget import settings as settings_lib
 from lucidwidget.widget.worker import RenderWorker
 
@@ -74,10 +75,15 @@ class LucidWidget(anywidget.AnyWidget):
     change renders again.
 
     Args:
-        model: a `keras.Model` taking RGB in [0, 1], or a zoo name such as `"vgg16-hed"`.
+        model: a `keras.Model` taking images in [0, 1] (see `preprocess`), a zoo name such as
+            `"vgg16-hed"`, or a `.keras`/`.h5` file path. Grey (1-channel) models show grey tiles.
         layer: layer to visualize. Defaults to the model's deepest layer with a spatial map.
         channel: channel (or class index for `objective="class_logit"`). Defaults to 0.
         autostart: start rendering at once. Defaults to True.
+        preprocess: what the model expects instead of [0, 1]: a preset name ("caffe", "torch",
+            "[-1, 1]", "[0, 255]", ...) or a function; kept for every render. Defaults to None.
+        inputs: values of a several-input model's other inputs by name (see `Renderer`). Defaults to
+            None (zeros).
         **settings: initial values of the other setting traits: `objective`, `expression`, `mode`,
             `channel_b`, `opacity`, `background`, `negative`,
             `preactivation`, `steps`, `learning_rate`, `size`, `tiles`, `diversity`, `fft`,
@@ -117,7 +123,9 @@ class LucidWidget(anywidget.AnyWidget):
     fft = traitlets.Bool(True, help="FFT (spectrum) parameterization instead of pixels.").tag(sync=True)
     decorrelate = traitlets.Bool(True, help="Decorrelated colour space.").tag(sync=True)
     seed = traitlets.Int(0, help="Random start; Reset draws a new one.").tag(sync=True)
-    jitter = traitlets.Int(8, help="Largest random shift in pixels.").tag(sync=True)
+    jitter = traitlets.Float(
+        transform.JITTER_FRACTION, help="Largest random shift: a fraction of the tile side in (0, 1), or pixels (>= 1)."
+    ).tag(sync=True)
     scale = traitlets.Float(0.1, help="Random scaling spans 1 - scale .. 1 + scale.").tag(sync=True)
     rotate = traitlets.Float(10.0, help="Random rotation spans -rotate .. rotate degrees.").tag(sync=True)
     use_jitter = traitlets.Bool(True).tag(sync=True)
@@ -145,7 +153,7 @@ class LucidWidget(anywidget.AnyWidget):
     history = traitlets.List(traitlets.Dict(), help="Past renders: id, label, settings, thumbnail.").tag(sync=True)
     notice = traitlets.Unicode("", help="Result of the last button action (a saved file).").tag(sync=True)
 
-    def __init__(self, model, layer=None, channel=0, *, autostart=True, **settings):
+    def __init__(self, model, layer=None, channel=0, *, autostart=True, preprocess=None, inputs=None, **settings):
         allowed = set(settings_lib.SETTING_NAMES) | {"frame_rate", "live", "background"}
         for name in settings:
             if name not in allowed:
@@ -155,7 +163,7 @@ class LucidWidget(anywidget.AnyWidget):
                     f"LucidWidget got an unexpected keyword argument {name!r}.{hint} "
                     f"Received: {name}={settings[name]!r}"
                 )
-        worker = RenderWorker(model, self._publish)
+        worker = RenderWorker(model, self._publish, preprocess=preprocess, inputs=inputs)
         size = worker.input_size[0] if worker.input_size else DEFAULT_SIZE
         layers = [{"name": info.name, "channels": info.channels, "kind": info.kind} for info in worker.layers]
         super().__init__(layers=layers, layer=layer or _default_layer(worker.layers), channel=channel,
@@ -193,8 +201,8 @@ class LucidWidget(anywidget.AnyWidget):
 
     @property
     def images(self):
-        """The latest tiles: float32 (tiles, height, width, 3) in [0, 1] (4 channels, RGBA, in transparency
-        mode), or None before the first frame."""
+        """The latest tiles: float32 (tiles, height, width, channels) in [0, 1] with the model's channel count
+        (3 for RGB, 1 for grey; one more, alpha, in transparency mode), or None before the first frame."""
         latest = self._worker.latest
         return None if latest is None else latest.images
 

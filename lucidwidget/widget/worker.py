@@ -57,12 +57,21 @@ def _thin(values, limit):
     return thinned
 
 
+def _displayable(images):
+    """Grey + alpha tiles (a grey model's transparency mode) as RGBA; other tiles unchanged."""
+    if images.shape[-1] == 2:
+        return np.concatenate([np.repeat(images[..., :1], 3, axis=-1), images[..., 1:]], axis=-1)
+    return images
+
+
 def tile_sheet(images, background="checkerboard") -> np.ndarray:
     """The tiles as one uint8 RGBA image with transparent gaps, so the theme's colour shows between them.
 
     RGBA tiles (transparency mode) are first composited over `background` (see `imaging.composite_alpha`).
     """
-    rgb = imaging.composite_alpha(images, background)
+    rgb = imaging.composite_alpha(_displayable(images), background)
+    if rgb.shape[-1] == 1:                            # a grey model's tiles
+        rgb = np.repeat(rgb, 3, axis=-1)
     rgba = np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=-1)
     return imaging.to_uint8(imaging.tile(rgba, background=0.0))
 
@@ -129,6 +138,7 @@ class _Run:
 
     def gif_frame(self, images):
         """uint8 frames as shown: a GIF has only on/off transparency, so RGBA tiles are composited."""
+        images = _displayable(images)
         if images.shape[-1] == 4:
             images = imaging.composite_alpha(images, self.worker.background)
         return imaging.to_uint8(images)
@@ -157,6 +167,7 @@ class RenderWorker:
         model: a `keras.Model` or a zoo name; loaded here, so layer lists are known at once.
         publish: called on the worker thread with trait changes, e.g. `publish(step=3, status="...")`.
         frame_rate: frames per second sent while rendering. Defaults to 10.
+        **renderer_options: `preprocess` and `inputs` for every `Renderer` (one per pre-activation setting).
 
     Attributes:
         background: what RGBA tiles are shown over in frames, thumbnails and GIFs ("checkerboard",
@@ -165,8 +176,9 @@ class RenderWorker:
         last_exception: the exception of the last failed render, traceback included, for debugging.
     """
 
-    def __init__(self, model, publish, frame_rate=10.0):
-        first = Renderer(model, preactivation=True)
+    def __init__(self, model, publish, frame_rate=10.0, **renderer_options):
+        first = Renderer(model, preactivation=True, **renderer_options)
+        self._options = {"preprocess": first.preprocess, "inputs": first.inputs}
         self._renderers = {True: first}
         self.model = first.model
         self.layers = first.layers
@@ -206,11 +218,12 @@ class RenderWorker:
         return imaging.png_bytes(tile_sheet(images, self.background))
 
     def renderer(self, preactivation):
-        """The Renderer for one pre-activation setting; both share the model and keep their own steps."""
+        """The Renderer for one pre-activation setting; both share the model, preprocessing and inputs, and
+        keep their own steps."""
         key = bool(preactivation)
         with self._wake:
             if key not in self._renderers:
-                self._renderers[key] = Renderer(self.model, preactivation=key)
+                self._renderers[key] = Renderer(self.model, preactivation=key, **self._options)
             return self._renderers[key]
 
     def request(self, settings):

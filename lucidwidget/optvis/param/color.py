@@ -53,15 +53,15 @@ def _mix_channels(t, matrix) -> tf.Tensor:
 
 
 class ValidRGB(ImageParam):
-    """Maps an unbounded 3- or 4-channel parameterisation into [0, 1] colours (see `to_valid_rgb`)."""
+    """Maps an unbounded parameterisation into [0, 1] colours (see `to_valid_rgb`)."""
 
-    def __init__(self, raw, decorrelate=True, sigmoid=True):
-        _check_channels(raw.shape[-1], "param.shape[-1]")
+    def __init__(self, raw, decorrelate=True, sigmoid=True, alpha=None):
+        self.alpha = _has_alpha(raw.shape[-1], alpha)
         self.raw, self.decorrelate, self.sigmoid = raw, bool(decorrelate), bool(sigmoid)
         super().__init__(raw.shape, raw.variables)
 
     def __call__(self):
-        return _to_valid_rgb(self.raw(), self.decorrelate, self.sigmoid)
+        return _to_valid_rgb(self.raw(), self.decorrelate, self.sigmoid, self.alpha)
 
     def _initialize(self, rng):
         self.raw._initialize(rng)
@@ -75,41 +75,46 @@ class ValidRGB(ImageParam):
         if self.sigmoid:
             images = tf.clip_by_value(images, ASSIGN_EPSILON, 1.0 - ASSIGN_EPSILON)
             images = tf.math.log(images) - tf.math.log1p(-images)
-        rgb, alpha = images[..., :3], images[..., 3:]
-        if self.decorrelate:
+        colours = images.shape[-1] - int(self.alpha)
+        rgb, alpha = images[..., :colours], images[..., colours:]
+        if self.decorrelate and colours == 3:
             rgb = rgb_to_decorrelated(rgb - _mean_shift(self.sigmoid))
         self.raw._assign(tf.concat([rgb, alpha], -1))
 
     def __repr__(self):
-        return f"to_valid_rgb({self.raw!r}, decorrelate={self.decorrelate}, sigmoid={self.sigmoid})"
+        return f"to_valid_rgb({self.raw!r}, decorrelate={self.decorrelate}, sigmoid={self.sigmoid}, alpha={self.alpha})"
 
 
-def to_valid_rgb(param, decorrelate=True, sigmoid=True):
+def to_valid_rgb(param, decorrelate=True, sigmoid=True, alpha=None):
     """Turns unbounded values into colours in [0, 1] (Lucid's `to_valid_rgb`).
 
     RGB goes through `decorrelated_to_rgb` (when `decorrelate`) and then a sigmoid, or a clip to
     [0, 1] whose gradient still flows wherever it would move a value back inside (the clip path also
     centres decorrelated colours on `COLOR_MEAN`). A fourth (alpha) channel is squashed the same way
-    but never mixed with the colours.
+    but never mixed with the colours. Other channel counts (a grey model's 1, or any other) are
+    independent channels: squashed alike, never decorrelated.
 
     Args:
-        param: an `ImageParam`, or a tensor, with 3 (RGB) or 4 (RGBA) channels.
-        decorrelate: treat the colour channels as decorrelated colour space. Defaults to True.
+        param: an `ImageParam`, or a tensor, with any number of channels.
+        decorrelate: treat 3 colour channels as decorrelated colour space (other counts have none).
+            Defaults to True.
         sigmoid: squash with a sigmoid; False clips instead. Defaults to True.
+        alpha: whether the last channel is an alpha channel. Defaults to None (only a 4th channel).
 
     Returns:
         An `ImageParam` (invertible by `assign_image` whenever `param` is) for an `ImageParam`, else
         the converted tensor.
     """
     if isinstance(param, ImageParam):
-        return ValidRGB(param, decorrelate=decorrelate, sigmoid=sigmoid)
-    return _to_valid_rgb(tf.convert_to_tensor(param, dtype=tf.float32), decorrelate, sigmoid)
+        return ValidRGB(param, decorrelate=decorrelate, sigmoid=sigmoid, alpha=alpha)
+    t = tf.convert_to_tensor(param, dtype=tf.float32)
+    return _to_valid_rgb(t, decorrelate, sigmoid, _has_alpha(t.shape[-1], alpha))
 
 
-def _to_valid_rgb(t, decorrelate, sigmoid):
-    _check_channels(t.shape[-1], "channels")
-    rgb, alpha = t[..., :3], t[..., 3:]
-    if decorrelate:
+def _to_valid_rgb(t, decorrelate, sigmoid, alpha):
+    colours = t.shape[-1] - int(alpha)
+    rgb, alpha = t[..., :colours], t[..., colours:]
+    if decorrelate and colours == 3:
         rgb = decorrelated_to_rgb(rgb) + _mean_shift(sigmoid)
     squash = tf.sigmoid if sigmoid else _clip_unit
     return tf.concat([squash(rgb), squash(alpha)], -1)
@@ -135,6 +140,10 @@ def _clip_unit(x):
     return y, grad
 
 
-def _check_channels(channels, name):
-    if channels not in (3, 4):
-        raise ValueError(f"Expected 3 (RGB) or 4 (RGBA) channels. Received: {name}={channels}")
+def _has_alpha(channels, alpha):
+    """Whether the last of `channels` is alpha: as given, else only a 4th (RGBA) channel."""
+    if alpha is None:
+        return channels == 4
+    if alpha and channels < 2:
+        raise ValueError(f"Expected a colour channel besides the alpha channel. Received: channels={channels}")
+    return bool(alpha)
