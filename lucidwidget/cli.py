@@ -110,8 +110,10 @@ class ProgressLine:
 
 
 def _did_you_mean(name, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=MAX_CLOSE_MATCHES)
-    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    """' Did you mean 'a' or 'b'?' for the choices closest to `name` regardless of case, else ''."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=MAX_CLOSE_MATCHES)
+    return f" Did you mean {' or '.join(repr(by_lower[c]) for c in close)}?" if close else ""
 
 
 def _either(choices) -> str:
@@ -138,10 +140,7 @@ def load_model(spec):
         names = list_models()
         known = {_name_key(name) for name in names}
         if _name_key(spec) not in known:
-            by_lower = {name.lower(): name for name in names}
-            close = difflib.get_close_matches(spec.lower(), list(by_lower), n=MAX_CLOSE_MATCHES)
-            hint = f" Did you mean {' or '.join(repr(by_lower[c]) for c in close)}?" if close else ""
-            raise ValueError(f"Unknown model {spec!r}.{hint} Run `lucidwidget models` for the names, or give a "
+            raise ValueError(f"Unknown model {spec!r}.{_did_you_mean(spec, names)} Run `lucidwidget models` for the names, or give a "
                              f"{'/'.join(MODEL_FILE_SUFFIXES)} file. Received: model={spec!r}")
         model = load_zoo_model(spec)
     model.name = spec
