@@ -1,10 +1,15 @@
 """lucidwidget: interactive feature visualization for Keras 3 models, live in Jupyter.
 
 Attributes are imported on first use, so `import lucidwidget` stays quick and TensorFlow loads only
-when the engine is needed.
+when the engine is needed. TensorFlow's C++ log level defaults to 2 (errors only) and its start-up
+notices are hidden (see `_tf_startup`); set `TF_CPP_MIN_LOG_LEVEL` before importing lucidwidget to
+choose another level.
 """
 
 import importlib
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
@@ -26,6 +31,9 @@ __all__ = sorted(_LAZY)
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'lucidwidget' has no attribute {name!r}")
+    from lucidwidget._tf_startup import import_tensorflow
+
+    import_tensorflow()
     module_name, attribute = _LAZY[name]
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)

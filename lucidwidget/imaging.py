@@ -1,4 +1,4 @@
-"""NumPy images to PNG bytes, contact sheets and animated GIFs.
+"""NumPy images to PNG/JPEG/WebP/GIF files, contact sheets and animated GIFs.
 
 Plain NumPy and Pillow, no TensorFlow, so the CLI, the widget and notebooks can display results
 without loading the engine. Images follow the engine's convention: float NHWC in [0, 1] (uint8 is
@@ -6,6 +6,7 @@ accepted too), with 1 (grey), 3 (RGB) or 4 (RGBA) channels; a single image may b
 
     sheet = tile(images, columns=4)          # (batch, h, w, c) -> one image
     data = png_bytes(images, scale=2)        # for IPython.display.Image or the widget
+    save_image("sheet.jpg", images)          # the format follows the file name's extension
     save_gif("progress.gif", frames)         # one tiled frame per step snapshot
 """
 
@@ -28,6 +29,15 @@ CHECKER_SIZE = 8
 
 CHECKER_SHADES = (0.8, 1.0)
 """Light grey and white squares: transparency shows without hiding pale content."""
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".gif": "GIF"}
+"""File extensions `save_image` writes, and the Pillow format each one means."""
+
+OPAQUE_FORMATS = ("JPEG", "GIF")
+"""Formats without partial transparency: RGBA images are composited over white first."""
+
+JPEG_QUALITY = 95
+"""Pillow's default of 75 smears the fine, high-contrast texture of feature visualisations."""
 
 GIF_FRAME_MS = 100
 """Default time per GIF frame: 10 frames per second, smooth enough for an optimisation replay."""
@@ -198,25 +208,70 @@ def _to_pil(images, scale, tile_kwargs) -> Image.Image:
     return Image.fromarray(sheet[..., 0] if sheet.shape[-1] == 1 else sheet)
 
 
-def png_bytes(images, scale=None, **tile_kwargs) -> bytes:
-    """Encodes an image, or a batch as a contact sheet, as PNG (RGBA keeps its transparency).
+def image_format(path) -> str:
+    """The Pillow format a file name asks for by its extension (`FORMATS`), e.g. "JPEG" for `a.jpg`.
+
+    Raises:
+        ValueError: the extension is not one of `FORMATS`.
+    """
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"Expected an image file name ending in {', '.join(list(FORMATS)[:-1])} or {list(FORMATS)[-1]}. "
+            f"Received: path={os.fspath(path)!r}"
+        )
+    return FORMATS[suffix]
+
+
+def image_bytes(images, format="PNG", scale=None, **tile_kwargs) -> bytes:
+    """Encodes an image, or a batch as a contact sheet, in one of the `FORMATS`.
+
+    PNG and WebP keep an RGBA image's transparency; JPEG and GIF show it over white.
 
     Args:
         images: (h, w, c) or (batch, h, w, c) in [0, 1] (or uint8).
+        format: "PNG", "JPEG", "WEBP" or "GIF". Defaults to "PNG".
         scale: integer upscaling factor with nearest-neighbour pixels, for small images. Defaults to
             None (no scaling).
         **tile_kwargs: `columns`, `padding`, `background`, as for `tile`.
     """
+    if format not in FORMATS.values():
+        raise ValueError(f"Expected a format in {sorted(set(FORMATS.values()))}. Received: format={format!r}")
+    if format in OPAQUE_FORMATS:
+        images = composite_alpha(images, background="white")
+    options = {"quality": JPEG_QUALITY} if format == "JPEG" else {}
     buffer = io.BytesIO()
-    _to_pil(images, scale, tile_kwargs).save(buffer, format="PNG")
+    _to_pil(images, scale, tile_kwargs).save(buffer, format=format, **options)
     return buffer.getvalue()
+
+
+def png_bytes(images, scale=None, **tile_kwargs) -> bytes:
+    """`image_bytes` as PNG (RGBA keeps its transparency), e.g. for `IPython.display.Image`."""
+    return image_bytes(images, "PNG", scale, **tile_kwargs)
 
 
 def save_png(path, images, scale=None, **tile_kwargs) -> str:
     """Writes `png_bytes(images, scale, **tile_kwargs)` to `path` and returns the path."""
+    return _write(path, png_bytes(images, scale, **tile_kwargs))
+
+
+def save_image(path, images, scale=None, **tile_kwargs) -> str:
+    """Writes an image or a contact sheet in the format of the path's extension (`image_format`).
+
+    Args:
+        path: file to write, ending in .png, .jpg, .jpeg, .webp or .gif.
+        images, scale, **tile_kwargs: as for `image_bytes`.
+
+    Returns:
+        The path written.
+    """
+    return _write(path, image_bytes(images, image_format(path), scale, **tile_kwargs))
+
+
+def _write(path, data) -> str:
     path = os.fspath(path)
     with open(path, "wb") as file:
-        file.write(png_bytes(images, scale, **tile_kwargs))
+        file.write(data)
     return path
 
 

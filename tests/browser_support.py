@@ -141,16 +141,72 @@ def chromium():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_and_run_notebook(page, base_url, name):
-    """Opens a notebook in the lab, waits for an idle kernel, then runs all cells."""
-    page.goto(f"{base_url}/lab/tree/{name}?token={TOKEN}")
+def open_notebook(page, base_url, name):
+    """Opens a notebook in the lab (a fresh workspace) and waits until its kernel is idle."""
+    page.goto(f"{base_url}/lab/tree/{name}?reset&token={TOKEN}")
     page.wait_for_function(
-        """() => {
+        """(name) => {
             const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
             const kernel = widget && widget.sessionContext && widget.sessionContext.session
                 && widget.sessionContext.session.kernel;
-            return kernel && kernel.status === "idle" && widget.context.isReady;
+            return kernel && kernel.status === "idle" && widget.context.isReady && widget.context.path === name;
         }""",
+        arg=name,
         polling=100,
     )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def run_all(page):
+    """Sends Run All to the open notebook without waiting for the cells; returns the page's clock in ms."""
+    return page.evaluate(
+        """() => {
+            const sent = performance.now();
+            window.jupyterapp.commands.execute('notebook:run-all-cells');
+            return sent;
+        }"""
+    )
+
+
+def open_and_run_notebook(page, base_url, name):
+    """Opens a notebook in the lab, waits for an idle kernel, then runs all cells."""
+    open_notebook(page, base_url, name)
+    run_all(page)
+
+
+# Records (page clock, ms) when the first widget appears in the page and when it first draws tiles.
+FIRST_TILE_PROBE = """() => {
+    const times = { shown: null, tile: null };
+    const look = () => {
+        const root = document.querySelector(".lw-root");
+        if (root && times.shown === null) times.shown = performance.now();
+        if (root && Number(root.dataset.frames || 0) >= 1 && times.tile === null) times.tile = performance.now();
+    };
+    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true });
+    window.lucidFirstTile = times;
+}"""
+
+
+def run_all_until_first_tile(page) -> dict:
+    """Runs all cells of the open notebook and waits until a widget draws its first tiles.
+
+    Returns:
+        Seconds from Run All until the widget appeared in the page (`shown`) and until its first tile
+        image was drawn (`tile`), both measured by the page's own clock.
+    """
+    page.evaluate(FIRST_TILE_PROBE)
+    sent = run_all(page)
+    page.wait_for_function("() => window.lucidFirstTile.tile !== null", polling="raf")
+    times = page.evaluate("() => window.lucidFirstTile")
+    return {name: (times[name] - sent) / 1000 for name in ("shown", "tile")}
+
+
+def close_notebook(page):
+    """Saves the open notebook (into the server's temporary root), shuts its kernel down and closes it."""
+    page.evaluate(
+        """async () => {
+            const widget = window.jupyterapp.shell.currentWidget;
+            await widget.context.save();
+            await widget.sessionContext.shutdown();
+            await window.jupyterapp.commands.execute("application:close-all");
+        }"""
+    )

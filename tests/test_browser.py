@@ -1,14 +1,17 @@
-"""The widget in a real JupyterLab page, in Debian's chromium: tiles stream, controls reach Python and
-Python answers, Stop stops, a bad value shows an error and the widget recovers.
+"""The widget in a real JupyterLab page, in Debian's chromium: the quickstart notebook shows tiles after
+Run All, tiles stream, controls reach Python and Python answers, Stop stops, a bad value shows an error
+and the widget recovers.
 
 Every check waits for something Python wrote back (status text, `running`, the run counter), never only
 for what the page itself set. The page measures frames per second and the latency from a slider move to
-the first frame of the new render; both are printed (run with `-s` to see them).
+the first frame of the new render, and the quickstart's time from Run All to its first tile; all are
+printed (run with `-s` to see them; benchmarks/bench_first_tile.py repeats the last one).
 """
 
 from __future__ import annotations
 
 import pathlib
+import shutil
 import statistics
 
 import pytest
@@ -32,12 +35,12 @@ model = keras.Sequential([
 w = lw.LucidWidget(model, layer="conv3", channel=2, size=48, tiles=4, steps=1_000_000, seed=0)
 w""",
 ]
-SCREENSHOT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "widget.png"
+QUICKSTART = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 ROUND_TRIP_MS = 20_000
 """Longest wait for an answer from Python (a render restart includes a compile on first use)."""
 FPS_WINDOW_MS = 3_000
 SCREENSHOT_STEP = 60
-"""The README's screenshot waits for this many steps, so the tiles show more than the random start."""
+"""The screenshot (written to a temporary folder, for inspection) waits for this many steps."""
 LATENCY_SAMPLES = 3
 
 # In-page probe: logs every drawn frame (time, run id) and every channel slider input (time).
@@ -52,18 +55,42 @@ PROBE = """(root) => {
 
 
 @pytest.fixture(scope="module")
-def widget(tmp_path_factory):
-    """The page and the widget's root element, in a JupyterLab page that ran the notebook above."""
+def lab(tmp_path_factory):
+    """A page in chromium and the base URL of a JupyterLab serving the two notebooks, in a temporary folder."""
     browser_support.require_chromium()
     root_dir = tmp_path_factory.mktemp("lab-root")
     browser_support.write_notebook(root_dir / NOTEBOOK, CELLS)
+    shutil.copyfile(QUICKSTART, root_dir / QUICKSTART.name)
     with browser_support.jupyter_lab(root_dir) as base_url, browser_support.chromium() as page:
-        browser_support.open_and_run_notebook(page, base_url, NOTEBOOK)
-        root = page.locator(".lw-root")
-        root.wait_for()
-        page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.frames || 0) >= 2")
-        root.evaluate(PROBE)
-        yield page, root
+        yield page, base_url
+
+
+def test_quickstart_run_all_shows_the_live_widget_first(lab):
+    page, base_url = lab
+    browser_support.open_notebook(page, base_url, QUICKSTART.name)
+    seconds = browser_support.run_all_until_first_tile(page)
+    print(f"\nquickstart, Run All -> widget shown {seconds['shown']:.1f} s, first tile drawn {seconds['tile']:.1f} s")
+    root = page.locator(".lw-root")
+    static = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
+                           ".filter((img) => !img.closest('.lw-root')).length")
+    assert root.count() == 1 and static == 0                                              # nothing static first
+    page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.step) >= 1")
+    assert "block4_conv3:42" in root.locator(".lw-status").text_content()                # written by Python
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert errors.count() == 0, errors.all_text_contents()                               # no TensorFlow log lines
+    browser_support.close_notebook(page)
+
+
+@pytest.fixture(scope="module")
+def widget(lab):
+    """The page and the widget's root element, in a JupyterLab page that ran the notebook above."""
+    page, base_url = lab
+    browser_support.open_and_run_notebook(page, base_url, NOTEBOOK)
+    root = page.locator(".lw-root")
+    root.wait_for()
+    page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.frames || 0) >= 2")
+    root.evaluate(PROBE)
+    yield page, root
 
 
 def data(root, name):
@@ -143,7 +170,7 @@ def test_stop_stops(widget):
     assert root.locator(".lw-history-item").count() >= 1
 
 
-def test_invalid_channel_shows_error_and_widget_recovers(widget):
+def test_invalid_channel_shows_error_and_widget_recovers(widget, tmp_path):
     page, root = widget
     entry = root.locator('.lw-number[data-trait="channel"]')
     error = root.locator(".lw-error")
@@ -160,8 +187,9 @@ def test_invalid_channel_shows_error_and_widget_recovers(widget):
     page.wait_for_function(f"() => Number(document.querySelector('.lw-root').dataset.step) >= {SCREENSHOT_STEP}",
                            timeout=ROUND_TRIP_MS)
     entry.blur()
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    root.screenshot(path=str(SCREENSHOT))
+    screenshot = tmp_path / "widget.png"
+    root.screenshot(path=str(screenshot))
+    print(f"\nscreenshot: {screenshot}")
 
 
 def test_expression_box_shows_parse_errors_then_renders(widget):

@@ -1,15 +1,21 @@
-"""The `lucidwidget` command, run in-process through `main` (and once as `python -m lucidwidget`)."""
+"""The `lucidwidget` command, run in-process through `main` (and as `python -m lucidwidget` where the
+process's own output matters: TensorFlow's start-up lines, an installed wheel)."""
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 import warnings
+import zipfile
 
-import nbformat
+import h5py
 import pytest
 from PIL import Image
 
-from lucidwidget import cli
+from lucidwidget import _tf_startup, cli
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,7 @@ def test_python_m_lucidwidget_help_lists_the_commands():
     result = subprocess.run([sys.executable, "-m", "lucidwidget", "--help"], capture_output=True, text=True,
                             check=True)
     assert "usage: lucidwidget" in result.stdout
-    for command in ("render", "layers", "lab"):
+    for command in ("render", "layers", "models", "lab"):
         assert command in result.stdout
 
 
@@ -62,13 +68,18 @@ def test_render_options_reach_the_engine(tiny_model_path, tmp_path, capsys):
     assert captured.out == "" and captured.err == ""
 
 
-def test_a_bad_layer_exits_2_with_a_close_match_and_no_traceback(tiny_model_path, tmp_path, capsys):
+def test_a_bad_layer_names_the_model_as_typed_and_the_layers_command(tiny_model_path, tmp_path, capsys):
     status = cli.main(["render", "--model", tiny_model_path, "--objective", "cnv2:3", "--steps", "2",
                        "-o", str(tmp_path / "x.png"), "--quiet"])
     assert status == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "conv2" in err and "Traceback" not in err
+    assert err.startswith("error: No layer 'cnv2'") and "Did you mean 'conv2'" in err and "Traceback" not in err
+    assert f"`lucidwidget layers --model {tiny_model_path}`" in err
+    assert "Received: objective='cnv2:3'" in err
     assert not (tmp_path / "x.png").exists()
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "conv2:3", "--batch", "2",
+                     "--diversity", "1", "--diversity-layer", "conv9", "-o", str(tmp_path / "x.png")]) == 2
+    assert "Received: diversity_layer='conv9'" in capsys.readouterr().err
 
 
 def test_bad_options_exit_2(tiny_model_path, tmp_path, capsys):
@@ -77,6 +88,8 @@ def test_bad_options_exit_2(tiny_model_path, tmp_path, capsys):
     assert "Did you mean 'adam'" in capsys.readouterr().err
     assert cli.main(["layers", "--model", str(tmp_path / "missing.keras")]) == 2
     assert "No model file" in capsys.readouterr().err
+    assert cli.main(["layers", "--model", "missing.hdf5"]) == 2    # a file name, not a zoo name
+    assert "No model file at 'missing.hdf5'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["render", "--objective", "conv2:3", "--steps", "0"])
     assert exit_info.value.code == 2
@@ -94,6 +107,100 @@ def test_layers_lists_layers_in_forward_order_in_aligned_columns(tiny_model_path
     assert len({line.index(line.split()[2]) for line in lines}) == 1
 
 
+@pytest.mark.parametrize(
+    "output, gif, message",
+    [
+        ("missing/sheet.png", None, "The folder '{tmp}/missing' for --output does not exist; create it first. "
+                                    "Received: output='missing/sheet.png'"),
+        ("sheet.bmp", None, "Expected --output to end in .png, .jpg, .jpeg, .webp or .gif"),
+        (".", None, "--output names a folder"),
+        ("sheet.png", "run.png", "Expected --gif to end in .gif (the extension picks the format). Received: gif='run.png'"),
+        ("sheet.png", "missing/run.gif", "The folder '{tmp}/missing' for --gif does not exist"),
+        ("run.gif", "run.gif", "--gif and --output name the same file"),
+    ],
+)
+def test_outputs_are_checked_before_anything_loads(output, gif, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["render", "--model", "no-such-model", "--objective", "conv2:3", "-o", output]
+    assert cli.main(argv + (["--gif", gif] if gif else [])) == 2
+    err = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in err and "no-such-model" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_output_format_follows_the_extension(tiny_model_path, tmp_path):
+    for name, format in [("a.jpg", "JPEG"), ("a.JPEG", "JPEG"), ("a.webp", "WEBP"), ("a.gif", "GIF"), ("a.png", "PNG")]:
+        assert cli.main(["render", "--model", tiny_model_path, "--objective", "conv2:3", "--steps", "1",
+                         "--size", "16", "--batch", "2", "-o", str(tmp_path / name), "--quiet"]) == 0
+        picture = Image.open(tmp_path / name)
+        assert (picture.format, picture.size) == (format, (2 * 16 + 2, 16))
+
+
+def test_unknown_models_get_close_matches_and_the_models_command(capsys):
+    assert cli.main(["layers", "--model", "vgg17"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown model 'vgg17'. Did you mean" in err and "'VGG16'" in err and "'VGG19'" in err
+    assert "`lucidwidget models`" in err and "ConvNeXtBase" not in err and len(err) < 300
+    assert cli.main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("vgg16-hed") and "no download" in lines[0]
+    listed = " ".join(lines[1:])
+    assert all(name in listed for name in ("InceptionV3", "ResNet50", "VGG16", "Xception"))
+    assert max(map(len, lines)) <= cli.LIST_WIDTH
+
+
+def test_legacy_h5_with_keras2_optimizer_settings_loads_without_compiling(tiny_model_path, tmp_path, capsys):
+    import keras
+
+    model = keras.saving.load_model(tiny_model_path)
+    model.compile(optimizer="adam", loss="mse")
+    legacy = tmp_path / "legacy.hdf5"
+    weights = tmp_path / "only.weights.h5"
+    with warnings.catch_warnings():
+        # Keras warns that HDF5 is a legacy format (that is the point here), and its saver trips NumPy 2.
+        warnings.simplefilter("ignore")
+        model.save(legacy)
+        model.save_weights(weights)
+    with h5py.File(legacy, "r+") as file:    # what a Keras 2 file holds: the optimizer's `lr` argument
+        config = json.loads(file.attrs["training_config"])
+        config["optimizer_config"]["config"]["lr"] = 0.001
+        file.attrs["training_config"] = json.dumps(config)
+    with pytest.raises(Exception, match="lr"):
+        keras.saving.load_model(legacy)      # compiling it fails, as Keras 2 files did
+    assert cli.main(["layers", "--model", str(legacy)]) == 0
+    assert "conv3" in capsys.readouterr().out
+    assert cli.main(["layers", "--model", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert f"Could not load a Keras model from {str(weights)!r}" in err and "weights-only" in err
+
+
+def test_cli_output_has_no_tensorflow_log_lines(tiny_model_path, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lucidwidget", "render", "--model", tiny_model_path, "--objective", "conv2:3",
+         "--steps", "2", "--size", "16", "-o", str(tmp_path / "x.png")],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    assert result.stderr.startswith("rendering channel conv2:3 at 16x16")
+    assert not [line for line in result.stderr.splitlines() if _tf_startup.LOG_LINE.match(line) or "absl" in line]
+
+
+def test_startup_lines_are_kept_only_when_they_matter():
+    captured = (
+        f"{_tf_startup.ABSL_NOTICE}\n"
+        "I0000 00:00:1.0  1 port.cc:153] oneDNN custom operations are on.\n"
+        "I0000 00:00:1.0  1 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\n"
+        "E0000 00:00:1.0  1 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n"
+        "E0000 00:00:1.0  1 other.cc:1] something is really wrong\n"
+        "a line from Python\n"
+    )
+    assert _tf_startup.kept_lines(captured, 2) == [
+        "E0000 00:00:1.0  1 other.cc:1] something is really wrong\n", "a line from Python\n"]
+    assert len(_tf_startup.kept_lines(captured, 0)) == 6              # the user asked for everything
+    with_driver = captured.replace("Could not find cuda drivers", "Found a driver")
+    assert sum("cuInit" in line for line in _tf_startup.kept_lines(with_driver, 2)) == 1
+
+
 @pytest.mark.vgg
 def test_render_and_layers_on_vgg16_hed(tmp_path, capsys):
     sheet = tmp_path / "vgg.png"
@@ -106,6 +213,16 @@ def test_render_and_layers_on_vgg16_hed(tmp_path, capsys):
     assert "512" in next(line for line in out.splitlines() if line.startswith("block5_conv3"))
 
 
+@pytest.mark.vgg
+def test_a_size_too_small_for_the_layer_says_the_smallest_before_rendering(tmp_path, capsys):
+    status = cli.main(["render", "--objective", "block5_conv1:7", "--size", "8", "-o", str(tmp_path / "x.png")])
+    assert status == 2
+    captured = capsys.readouterr()
+    assert "too small for layer 'block5_conv1' of 'vgg16-hed': it needs at least 16x16" in captured.err
+    assert "Received: size=8" in captured.err and "rendering" not in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture
 def exec_calls(monkeypatch):
     calls = []
@@ -113,34 +230,81 @@ def exec_calls(monkeypatch):
     return calls
 
 
-def test_lab_execs_jupyterlab_on_the_repository_notebook(exec_calls, monkeypatch, tmp_path):
-    notebook = tmp_path / "quickstart.ipynb"
-    notebook.write_text("{}")
-    monkeypatch.setattr(cli, "REPO_QUICKSTART", notebook)
-    assert cli.main(["lab", "--port", "8899", "--no-browser"]) == 0
-    assert exec_calls == [(sys.executable, [sys.executable, "-m", "jupyterlab", str(notebook), "--port=8899",
-                                            "--no-browser"])]
+def test_lab_command_opens_the_notebook_offline_and_passes_jupyter_arguments(tmp_path):
+    notebook = tmp_path / "work" / "quickstart.ipynb"
+    argv = cli.lab_command(notebook, port=9000, browser=False, extra=["--ServerApp.ip=0.0.0.0"], as_root=True)
+    assert argv[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert f"--ServerApp.root_dir={tmp_path / 'work'}" in argv
+    assert "--LabApp.default_url=/lab/tree/quickstart.ipynb" in argv     # the printed URL opens the notebook
+    assert "--LabApp.news_url=None" in argv
+    assert argv[-4:] == ["--port=9000", "--no-browser", "--allow-root", "--ServerApp.ip=0.0.0.0"]
+    assert cli.lab_command(notebook, extra=["--allow-root"], as_root=True).count("--allow-root") == 1
+    assert "--allow-root" not in cli.lab_command(notebook, as_root=False)
 
 
-def test_lab_writes_the_template_notebook_when_there_is_no_repository(exec_calls, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "REPO_QUICKSTART", tmp_path / "missing.ipynb")
+def test_lab_copies_the_notebooks_once_and_execs_jupyterlab_on_the_quickstart(exec_calls, tmp_path, monkeypatch,
+                                                                                capsys):
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["lab"]) == 0
-    written = tmp_path / cli.QUICKSTART_NAME
-    assert exec_calls[0][1] == [sys.executable, "-m", "jupyterlab", str(written)]
-    notebook = nbformat.read(written, as_version=4)
-    nbformat.validate(notebook)
-    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-    assert '"vgg16-hed"' in code and "LucidWidget" in code
-    written.write_text(json.dumps({"edited": True}))
-    assert cli.main(["lab"]) == 0
-    assert json.loads(written.read_text()) == {"edited": True}
+    assert cli.main(["lab", "--port", "9000", "--allow-root", "--ServerApp.token=abc"]) == 0
+    work = tmp_path / cli.WORK_DIR
+    shipped = sorted(path.name for path in (REPO / "notebooks").glob("*.ipynb"))
+    assert sorted(path.name for path in work.iterdir()) == shipped and "quickstart.ipynb" in shipped
+    assert f"copied {len(shipped)} notebooks" in capsys.readouterr().out
+    (path, argv), = exec_calls
+    assert path == sys.executable and f"--ServerApp.root_dir={work}" in argv
+    assert argv[-3:] == ["--port=9000", "--allow-root", "--ServerApp.token=abc"]
+    edited = work / "quickstart.ipynb"
+    edited.write_text(json.dumps({"edited": True}))
+    assert cli.main(["lab", "--dry-run"]) == 0
+    assert json.loads(edited.read_text()) == {"edited": True}          # a user's copy is never overwritten
+    assert "jupyterlab" in capsys.readouterr().out and len(exec_calls) == 1
 
 
-def test_lab_errors_for_a_missing_notebook_or_missing_jupyterlab(exec_calls, monkeypatch, tmp_path, capsys):
-    assert cli.main(["lab", "--notebook", str(tmp_path / "nope.ipynb")]) == 2
-    assert "No notebook at" in capsys.readouterr().err
+def test_lab_opens_another_notebook_by_name_or_path(exec_calls, tmp_path, capsys):
+    work = tmp_path / "nb"
+    assert cli.main(["lab", "--dir", str(work), "--notebook", "keras_vis.ipynb", "--no-browser"]) == 0
+    assert "--LabApp.default_url=/lab/tree/keras_vis.ipynb" in exec_calls[-1][1]
+    own = tmp_path / "mine.ipynb"
+    own.write_text("{}")
+    assert cli.main(["lab", "--dir", str(work), "--notebook", str(own)]) == 0
+    assert f"--ServerApp.root_dir={tmp_path}" in exec_calls[-1][1]
+    assert cli.main(["lab", "--dir", str(work), "--notebook", "kerasvis.ipynb"]) == 2
+    assert "Did you mean 'keras_vis.ipynb'" in capsys.readouterr().err
+    assert len(exec_calls) == 2
+
+
+def test_lab_without_jupyterlab_says_how_to_fix_it(exec_calls, monkeypatch, capsys):
     monkeypatch.setattr(cli, "has_jupyterlab", lambda: False)
     assert cli.main(["lab"]) == 2
-    assert 'pip install "lucidwidget[lab]"' in capsys.readouterr().err
-    assert exec_calls == []
+    assert "JupyterLab is not installed" in capsys.readouterr().err and exec_calls == []
+
+
+def test_other_commands_refuse_unknown_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["layers", "--port", "9000"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --port 9000" in capsys.readouterr().err
+
+
+def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path):
+    pytest.importorskip("hatchling", reason="building the wheel needs hatchling (a dev dependency)")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
+    wheel, = (tmp_path / "dist").glob("lucidwidget-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lucidwidget/notebooks/quickstart.ipynb" in names and "lucidwidget/static/widget.js" in names
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run(
+        [sys.executable, "-c", "import lucidwidget.cli as c; print(c.__file__); print(c.shipped_notebooks())"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    module, notebooks = result.stdout.split()
+    assert module.startswith(str(site)) and notebooks == str(site / "lucidwidget" / "notebooks")
+    result = subprocess.run([sys.executable, "-m", "lucidwidget", "lab", "--dry-run", "--port", "9000"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    work = tmp_path / cli.WORK_DIR
+    assert (work / "quickstart.ipynb").read_bytes() == (REPO / "notebooks" / "quickstart.ipynb").read_bytes()
+    assert f"--ServerApp.root_dir={work}" in result.stdout and "--port=9000" in result.stdout
+
+

@@ -90,6 +90,21 @@ def test_save_png_and_save_gif_write_decodable_files(tmp_path):
     assert single.n_frames == 1 and single.size == (16, 16)
 
 
+def test_save_image_picks_the_format_from_the_extension(tmp_path):
+    rgba = np.random.default_rng(2).random((2, 8, 8, 4)).astype(np.float32)
+    for name, format, mode in [("a.png", "PNG", "RGBA"), ("a.webp", "WEBP", "RGBA"), ("a.jpeg", "JPEG", "RGB"),
+                               ("a.JPG", "JPEG", "RGB"), ("a.gif", "GIF", "P")]:
+        picture = Image.open(imaging.save_image(tmp_path / name, rgba, padding=0))
+        assert (picture.format, picture.mode, picture.size) == (format, mode, (16, 8))
+    white = np.zeros((4, 4, 4), np.float32)           # fully transparent: JPEG shows the white behind it
+    assert np.asarray(Image.open(imaging.save_image(tmp_path / "clear.jpg", white))).min() >= 250
+    with pytest.raises(ValueError, match=r"ending in .png, .jpg, .jpeg, .webp or .gif. Received: path='a.bmp'"):
+        imaging.save_image("a.bmp", rgba)
+    assert not (tmp_path / "a.bmp").exists()
+    with pytest.raises(ValueError, match="Received: format='TIFF'"):
+        imaging.image_bytes(rgba, "TIFF")
+
+
 @pytest.mark.parametrize(
     "images, message",
     [
