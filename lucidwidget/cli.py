@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from lucidwidget import imaging
+from lucidwidget.errors import user_message
 
 USAGE_ERROR = 2
 """Exit status for bad input, the same as argparse uses for a usage error."""
@@ -49,6 +50,9 @@ MAX_CLOSE_MATCHES = 3
 
 LIST_WIDTH = 88
 """Line width for `lucidwidget models`' wrapped list of names."""
+
+PREPROCESS_HELP = 'caffe (BGR 0..255 minus the ImageNet mean), torch (mean/std), tf or "[-1, 1]", raw or "[0, 255]"'
+"""The usual `--preprocess` presets, named without importing TensorFlow (`--help` answers at once)."""
 
 EXAMPLES = """examples:
   lucidwidget layers --model vgg16-hed
@@ -106,6 +110,8 @@ class ProgressLine:
     def on_render_end(self, logs):
         state = "cancelled" if logs["cancelled"] else "done"
         self.stream.write(f"\n{state}: {logs['steps']} steps in {logs['seconds']:.1f} s\n")
+        if logs["warning"]:
+            self.stream.write(f"note: {logs['warning']}\n")
         self.stream.flush()
 
 
@@ -134,15 +140,13 @@ def load_model(spec):
     from lucidwidget.models import list_models
     from lucidwidget.models import load_model as load_zoo_model
 
-    if is_model_file(spec):
-        model = _load_file(spec)
-    else:
+    if not is_model_file(spec):
         names = list_models()
         known = {_name_key(name) for name in names}
         if _name_key(spec) not in known:
-            raise ValueError(f"Unknown model {spec!r}.{_did_you_mean(spec, names)} Run `lucidwidget models` for the names, or give a "
-                             f"{'/'.join(MODEL_FILE_SUFFIXES)} file. Received: model={spec!r}")
-        model = load_zoo_model(spec)
+            raise ValueError(f"Unknown model {spec!r}.{_did_you_mean(spec, names)} Run `lucidwidget models` for the "
+                             f"names, or give a {'/'.join(MODEL_FILE_SUFFIXES)} file. Received: model={spec!r}")
+    model = load_zoo_model(spec)
     model.name = spec
     return model
 
@@ -150,25 +154,6 @@ def load_model(spec):
 def _name_key(name):
     """Zoo names match regardless of case, '-' and '_' (as `lucidwidget.models.load_model` does)."""
     return name.lower().replace("-", "").replace("_", "")
-
-
-def _load_file(path):
-    import keras
-
-    if not os.path.isfile(path):
-        raise ValueError(f"No model file at {path!r}. Received: model={path!r}")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 - Keras raises many kinds; the user needs one sentence
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(
-            f"Could not load a Keras model from {path!r} ({reason}). Expected a whole model saved with "
-            f"model.save() as .keras, or as .h5/.hdf5 by Keras 2 (a weights-only file holds no model). "
-            f"Received: model={path!r}"
-        ) from error
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"Expected {path!r} to hold a keras.Model. Received: {type(model).__name__}")
-    return model
 
 
 def check_output(path, option, formats=imaging.FORMATS) -> str:
@@ -251,12 +236,15 @@ def run_render(args):
     from lucidwidget.optvis import objectives, optimizers, param
     from lucidwidget.optvis.render import Renderer
 
-    objective = objectives.as_objective(args.objective)     # a parse error shows before the model loads
+    try:
+        objectives.as_objective(args.objective)     # most mistakes show before the model loads
+    except (ValueError, TypeError):
+        pass                                        # layer names with '-' or spaces parse once the model is known
     optimizers.get(args.optimizer)
     if args.lr is not None:
         optimizers.check_learning_rate(args.lr)
-    renderer = Renderer(load_model(args.model))
-    objective = _objective(args, objective, renderer)
+    renderer = Renderer(load_model(args.model), preprocess=args.preprocess)
+    objective = _objective(args, renderer.objective(args.objective), renderer)
     factory = None
     if args.param != "fft" or args.no_decorrelate:
         factory = functools.partial(param.image, fft=args.param == "fft", decorrelate=not args.no_decorrelate)
@@ -440,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-decorrelate", action="store_true", help="optimise raw RGB, not decorrelated colour")
     render.add_argument("--transforms", choices=("standard", "none"), default="standard",
                         help="random jitter/scale/rotate each step (Lucid's standard set), or none" + default)
+    render.add_argument("--preprocess", default=None, metavar="PRESET",
+                        help="the input convention of a model file that expects other than RGB in [0, 1]: "
+                             f"{PREPROCESS_HELP} (default: none; zoo models have theirs inside)")
     render.add_argument("--normalize-gradients", action="store_true",
                         help="divide gradients by their standard deviation each step")
     render.add_argument("--diversity", type=float, default=0.0, metavar="W",
@@ -502,7 +493,7 @@ def main(argv=None) -> int:
     try:
         args.run(args)
     except (ValueError, TypeError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {user_message(error)}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

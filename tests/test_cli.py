@@ -3,6 +3,7 @@ process's own output matters: TensorFlow's start-up lines, an installed wheel)."
 
 import json
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_bad_options_exit_2(tiny_model_path, tmp_path, capsys):
     assert cli.main(["layers", "--model", str(tmp_path / "missing.keras")]) == 2
     assert "No model file" in capsys.readouterr().err
     assert cli.main(["layers", "--model", "missing.hdf5"]) == 2    # a file name, not a zoo name
-    assert "No model file at 'missing.hdf5'" in capsys.readouterr().err
+    assert "No model file 'missing.hdf5'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["render", "--objective", "conv2:3", "--steps", "0"])
     assert exit_info.value.code == 2
@@ -171,7 +172,7 @@ def test_legacy_h5_with_keras2_optimizer_settings_loads_without_compiling(tiny_m
     assert "conv3" in capsys.readouterr().out
     assert cli.main(["layers", "--model", str(weights)]) == 2
     err = capsys.readouterr().err
-    assert f"Could not load a Keras model from {str(weights)!r}" in err and "weights-only" in err
+    assert f"Keras could not load {str(weights)!r}" in err and "weights-only" in err
 
 
 def test_cli_output_has_no_tensorflow_log_lines(tiny_model_path, tmp_path):
@@ -308,3 +309,38 @@ def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path)
     assert f"--ServerApp.root_dir={work}" in result.stdout and "--port=9000" in result.stdout
 
 
+
+
+def save(model, path):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras")
+        model.save(path)
+    return str(path)
+
+
+def test_preprocess_presets_reach_the_model_and_a_wrong_one_gets_close_matches(tiny_model_path, tmp_path, capsys):
+    from lucidwidget.models import PRESET_NAMES
+
+    sheets = {}
+    for preset in (None, "caffe"):
+        sheets[preset] = tmp_path / f"{preset}.png"
+        extra = [] if preset is None else ["--preprocess", preset]
+        assert cli.main(["render", "--model", tiny_model_path, "--objective", "conv2:3", "--steps", "4",
+                         "--size", "24", "--seed", "0", "--quiet", "-o", str(sheets[preset]), *extra]) == 0
+    assert Image.open(sheets[None]).tobytes() != Image.open(sheets["caffe"]).tobytes()
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "conv2:3", "--preprocess", "cafe",
+                     "-o", str(tmp_path / "x.png")]) == 2
+    assert "Did you mean 'caffe'" in capsys.readouterr().err
+    named = [name.strip('"') for name in re.findall(r'"[^"]+"|\b[a-z]+\b(?= \(| or|,)', cli.PREPROCESS_HELP)]
+    assert named and set(named) <= set(PRESET_NAMES), named
+
+
+def test_layer_names_with_a_minus_and_a_dead_unit_note(dead_unit_model, tmp_path, capsys):
+    import keras
+
+    hyphenated = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3, name="fc6-3")])
+    assert cli.main(["render", "--model", save(hyphenated, tmp_path / "odd.keras"), "--objective",
+                     "fc6-3:1 - 0.5*fc6-3:2", "--steps", "3", "--size", "16", "-o", str(tmp_path / "a.png")]) == 0
+    assert cli.main(["render", "--model", save(dead_unit_model, tmp_path / "dead.keras"), "--objective", "conv:2",
+                     "--steps", "10", "--size", "16", "--transforms", "none", "-o", str(tmp_path / "b.png")]) == 0
+    assert "note: The objective channel conv:2 stayed at" in capsys.readouterr().err

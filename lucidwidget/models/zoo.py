@@ -241,8 +241,9 @@ def _load_file(path, kwargs):
     except Exception as error:  # noqa: BLE001 - whatever the file holds, say so in one sentence
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(
-            f"Keras could not load {path!r} ({reason}); a model with custom layers needs them as "
-            f"custom_objects={{'Name': Class}}. Received: name={path!r}"
+            f"Keras could not load {path!r} ({reason}). Expected a whole model saved with model.save() (a "
+            f"weights-only file holds no model); one with custom layers needs them as custom_objects={{'Name': Class}}. "
+            f"Received: name={path!r}"
         ) from error
 
 
@@ -298,7 +299,7 @@ def _load_hed(weights):
         )
     inputs = keras.Input((None, None, 3), name="rgb")
     preprocessed = Preprocess(**PREPROCESSING["hed"])(inputs)
-    model = keras.applications.VGG16(include_top=False, weights=None, input_tensor=preprocessed)
+    model = keras.applications.VGG16(include_top=False, weights=None, input_tensor=preprocessed, name=HED_MODEL)
     if weights is not None:
         for layer_name, values in _read_hed_weights().items():
             model.get_layer(layer_name).set_weights(values)
