@@ -109,6 +109,7 @@ def test_images_save_and_save_gif_write_real_files(make_widget, tmp_path):
     widget.wait(TIMEOUT)
     png = widget.save(tmp_path / "tiles.png")
     assert Image.open(png).size == (66, 32)                            # 2 tiles side by side
+    assert Image.open(widget.save(tmp_path / "tiles.jpg")).format == "JPEG"   # the extension picks the format
     gif = Image.open(widget.save_gif(tmp_path / "run.gif"))
     assert gif.size == (66, 32) and gif.n_frames == len(widget._worker.latest.gif_frames) >= 2
 

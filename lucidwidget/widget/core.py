@@ -254,13 +254,14 @@ class LucidWidget(anywidget.AnyWidget):
         raise ValueError(f"No history entry with this id. Expected one of {ids}. Received: history_id={history_id!r}")
 
     def save(self, path=None) -> str:
-        """Writes the latest tiles as one PNG and returns its path.
+        """Writes the latest tiles as one image and returns its path.
 
         Args:
-            path: file to write. Defaults to a name made from the settings, e.g. `lucid_conv3_7.png`.
+            path: file to write; its extension picks the format (.png, .jpg, .webp, .gif). Defaults to a
+                PNG named from the settings, e.g. `lucid_conv3_7.png`.
         """
         latest = self._latest_or_raise()
-        return imaging.save_png(path or self._default_path(latest, ".png"), latest.images)
+        return imaging.save_image(path or self._default_path(latest, ".png"), latest.images)
 
     def save_gif(self, path=None, duration_ms=imaging.GIF_FRAME_MS) -> str:
         """Writes the latest run's frames (up to 120, evenly spread) as an animated GIF; returns its path.
