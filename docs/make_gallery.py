@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import lucidwidget as lw
 from lucidwidget import imaging, objectives, param, transform
+from lucidwidget.widget.core import DEFAULT_DIVERSITY
+from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT
 
 MODEL = "vgg16-hed"
 LAYER, CHANNEL = "block4_conv3", 42
@@ -30,14 +32,8 @@ BATCH = 4
 FRAMES = 5
 """Images in the interpolation strip."""
 
-DIVERSITY_WEIGHT = 10.0
-"""Diversity lies in [-1, 1] while the channel grows to tens: a weight of 10 makes the images differ."""
-
 ALIGNMENT_WEIGHT = 1e-3
 """Alignment sums squared differences of block3_conv3 activations, large numbers: a small weight."""
-
-ALPHA_WEIGHT = 1e4
-"""Lucid's weight on the opacity penalty (mean alpha - 0.25)^2."""
 
 TV_WEIGHT_64PX = 0.05
 LP_WEIGHT = 0.01
@@ -78,13 +74,13 @@ def techniques(size) -> list[Technique]:
         Technique("cross_layer_mix", f"`{LAYER}:{CHANNEL} + {OTHER_LAYER}:{OTHER_CHANNEL}`", target + other),
         Technique("negative", f"negative `-{LAYER}:{CHANNEL}`", -target),
         Technique("diversity", f"`{LAYER}:{CHANNEL}` + diversity, batch {BATCH}",
-                  target + DIVERSITY_WEIGHT * objectives.diversity(LAYER), {"batch": BATCH}, columns=BATCH // 2),
+                  target + DEFAULT_DIVERSITY * objectives.diversity(LAYER), {"batch": BATCH}, columns=BATCH // 2),
         Technique("aligned_interpolation", f"`channel_interpolate` to `{OTHER_LAYER}:{OTHER_CHANNEL}`, aligned",
                   objectives.channel_interpolate(LAYER, CHANNEL, OTHER_LAYER, OTHER_CHANNEL)
                   + ALIGNMENT_WEIGHT * objectives.alignment("block3_conv3"),
                   {"batch": FRAMES, "param": param.aligned_image}, columns=FRAMES),
         Technique("transparency", "alpha parameterization + `alpha_penalty`",
-                  target - ALPHA_WEIGHT * objectives.alpha_penalty(),
+                  target - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(),
                   {"param": functools.partial(param.image, alpha=True)}),
         Technique("tv_regularized", "pixels + total variation + Lp (keras-vis style)",
                   target - tv_weight * objectives.total_variation() - LP_WEIGHT * objectives.Lp(p=6, constant=0.5),
