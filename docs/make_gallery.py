@@ -4,6 +4,7 @@ Run by hand (it takes a while on a CPU at the full step count):
 
     python docs/make_gallery.py                  # 256 steps, 128 px, seed 0 -> docs/gallery/techniques/
     python docs/make_gallery.py --steps 8 --out /tmp/gallery     # a quick check
+    python docs/make_gallery.py --only diversity transparency    # refresh some images
 
 It prints a Markdown table to paste into the README.
 """
@@ -99,11 +100,20 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", default=os.path.join(REPOSITORY, "docs", "gallery", "techniques"),
                         help="output folder (default docs/gallery/techniques)")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="render only these techniques (by file name, e.g. diversity transparency)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    chosen = techniques(args.size)
+    names = [technique.name for technique in chosen]
+    unknown = sorted(set(args.only or ()) - set(names))
+    if unknown:
+        parser.error(f"unknown technique(s) {unknown}; choose from {names}")
     renderer = lw.Renderer(MODEL)
     rows = []
-    for technique in techniques(args.size):
+    for technique in chosen:
+        if args.only and technique.name not in args.only:
+            continue
         started = time.perf_counter()
         images = renderer.render(technique.objective, size=args.size, steps=args.steps, seed=args.seed,
                                  **technique.options)

@@ -45,6 +45,10 @@ vgg16-hed block4_conv3:42, 128 px, 256 steps, target 0.25, against an opaque ren
 (composites over 8 fresh random backgrounds): weight 3e2 ended at mean opacity 0.37 keeping 61% of the
 activation, 5e2 at 0.34 keeping 55%, 1e3 at 0.30 keeping 45%."""
 
+SCHEDULE = "fast"
+"""The widget renders with `Renderer.render(schedule="fast")`: larger first steps show a good image
+sooner (figures in benchmarks/bench_quality.py and at `optvis.render.FAST_BOOST`)."""
+
 ALIGNMENT_WEIGHT = 1e-3
 """Weight of `alignment` (minus squared activation differences of neighbouring frames) in interpolation
 mode: a light pull that keeps landmarks in place without flattening the morph (Lucid's value)."""
@@ -179,5 +183,6 @@ def render_arguments(settings, layers) -> tuple:
             fft=settings["fft"], decorrelate=settings["decorrelate"], alpha=settings["mode"] == "transparency",
         ),
         transforms=build_transforms(settings),
+        schedule=SCHEDULE,
     )
     return build_objective(settings, layers), kwargs
