@@ -4,6 +4,7 @@ Run by hand (it takes a while on a CPU at the full step count):
 
     python docs/make_gallery.py                  # 256 steps, 128 px, seed 0 -> docs/gallery/techniques/
     python docs/make_gallery.py --steps 8 --out /tmp/gallery     # a quick check
+    python docs/make_gallery.py --only diversity transparency    # refresh some images
 
 It prints a Markdown table to paste into the README.
 """
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 
 import lucidwidget as lw
 from lucidwidget import imaging, objectives, param, transform
+from lucidwidget.widget.core import DEFAULT_DIVERSITY
+from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT
 
 MODEL = "vgg16-hed"
 LAYER, CHANNEL = "block4_conv3", 42
@@ -30,14 +33,8 @@ BATCH = 4
 FRAMES = 5
 """Images in the interpolation strip."""
 
-DIVERSITY_WEIGHT = 10.0
-"""Diversity lies in [-1, 1] while the channel grows to tens: a weight of 10 makes the images differ."""
-
 ALIGNMENT_WEIGHT = 1e-3
 """Alignment sums squared differences of block3_conv3 activations, large numbers: a small weight."""
-
-ALPHA_WEIGHT = 1e4
-"""Lucid's weight on the opacity penalty (mean alpha - 0.25)^2."""
 
 TV_WEIGHT_64PX = 0.05
 LP_WEIGHT = 0.01
@@ -78,13 +75,13 @@ def techniques(size) -> list[Technique]:
         Technique("cross_layer_mix", f"`{LAYER}:{CHANNEL} + {OTHER_LAYER}:{OTHER_CHANNEL}`", target + other),
         Technique("negative", f"negative `-{LAYER}:{CHANNEL}`", -target),
         Technique("diversity", f"`{LAYER}:{CHANNEL}` + diversity, batch {BATCH}",
-                  target + DIVERSITY_WEIGHT * objectives.diversity(LAYER), {"batch": BATCH}, columns=BATCH // 2),
+                  target + DEFAULT_DIVERSITY * objectives.diversity(LAYER), {"batch": BATCH}, columns=BATCH // 2),
         Technique("aligned_interpolation", f"`channel_interpolate` to `{OTHER_LAYER}:{OTHER_CHANNEL}`, aligned",
                   objectives.channel_interpolate(LAYER, CHANNEL, OTHER_LAYER, OTHER_CHANNEL)
                   + ALIGNMENT_WEIGHT * objectives.alignment("block3_conv3"),
                   {"batch": FRAMES, "param": param.aligned_image}, columns=FRAMES),
         Technique("transparency", "alpha parameterization + `alpha_penalty`",
-                  target - ALPHA_WEIGHT * objectives.alpha_penalty(),
+                  target - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(),
                   {"param": functools.partial(param.image, alpha=True)}),
         Technique("tv_regularized", "pixels + total variation + Lp (keras-vis style)",
                   target - tv_weight * objectives.total_variation() - LP_WEIGHT * objectives.Lp(p=6, constant=0.5),
@@ -103,11 +100,20 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", default=os.path.join(REPOSITORY, "docs", "gallery", "techniques"),
                         help="output folder (default docs/gallery/techniques)")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="render only these techniques (by file name, e.g. diversity transparency)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    chosen = techniques(args.size)
+    names = [technique.name for technique in chosen]
+    unknown = sorted(set(args.only or ()) - set(names))
+    if unknown:
+        parser.error(f"unknown technique(s) {unknown}; choose from {names}")
     renderer = lw.Renderer(MODEL)
     rows = []
-    for technique in techniques(args.size):
+    for technique in chosen:
+        if args.only and technique.name not in args.only:
+            continue
         started = time.perf_counter()
         images = renderer.render(technique.objective, size=args.size, steps=args.steps, seed=args.seed,
                                  **technique.options)

@@ -187,6 +187,18 @@ def test_spectrum_scale_exact_values():
     assert float(param.spectrum_scale(6, 3)[0, 0]) == pytest.approx(6 * np.sqrt(18))
 
 
+def test_spectrum_scale_caps_the_gain_of_long_waves():
+    from lucidwidget.optvis.param.spatial import LONGEST_WAVELENGTH
+
+    side = 4 * LONGEST_WAVELENGTH
+    scale = param.spectrum_scale(side, side).numpy()
+    capped = side * LONGEST_WAVELENGTH
+    # The mean colour and waves of 1 to 3 cycles per side share the gain of a LONGEST_WAVELENGTH wave;
+    # shorter waves keep their 1/f gain.
+    assert scale[0, 0] == pytest.approx(capped) and scale[0, 3] == pytest.approx(capped)
+    assert scale[0, 4] == pytest.approx(capped) and scale[0, 8] == pytest.approx(capped / 2)
+
+
 def test_colour_decorrelation_matrix():
     expected = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
     np.testing.assert_array_equal(param.COLOR_CORRELATION_SVD_SQRT, expected)

@@ -300,6 +300,67 @@ class LBFGS(Optimizer):
         return int(self._steps.numpy()) if self._built_on is not None else 0
 
 
+class Boosted(Optimizer):
+    """Another optimizer whose steps start `boost` times larger and decay back to 1x.
+
+    Step `t` (counted from the last `reset`) is the wrapped optimizer's step scaled by
+    `1 + (boost - 1) * exp(-t / decay_steps)`: early steps cover ground fast while the image is far
+    from anything the unit likes, later ones refine it at the wrapped optimizer's own rate. For Adam
+    this is exactly a learning-rate schedule. `boost` and `decay_steps` live in variables, so changing
+    them with `set_schedule` never retraces a compiled step.
+
+    Args:
+        optimizer: the wrapped `Optimizer` adapter.
+        boost: scale of the first step, >= 1.
+        decay_steps: steps over which the boost decays by a factor e, > 0.
+    """
+
+    def __init__(self, optimizer, boost, decay_steps):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"Expected an Optimizer adapter to boost. Received: optimizer={optimizer!r}")
+        self.wrapped = optimizer
+        self.name = f"boosted {optimizer.name}"
+        self._boost = tf.Variable(1.0, trainable=False, name="boost")
+        self._decay_steps = tf.Variable(1.0, trainable=False, name="decay_steps")
+        self._step = tf.Variable(0.0, trainable=False, name="boost_step")
+        self.set_schedule(boost, decay_steps)
+
+    def set_schedule(self, boost, decay_steps):
+        """Sets the first step's scale and the decay length (no retrace)."""
+        if not is_number(boost) or not (math.isfinite(boost) and boost >= 1):
+            raise ValueError(f"Expected a finite boost >= 1. Received: boost={boost!r}")
+        if not is_number(decay_steps) or not (math.isfinite(decay_steps) and decay_steps > 0):
+            raise ValueError(f"Expected a positive, finite number of decay steps. Received: decay_steps={decay_steps!r}")
+        self._boost.assign(float(boost))
+        self._decay_steps.assign(float(decay_steps))
+
+    def build(self, variables):
+        self.wrapped.build(variables)
+
+    def apply(self, grads, variables):
+        scale = 1.0 + (self._boost - 1.0) * tf.exp(-self._step / self._decay_steps)
+        before = [tf.identity(v) for v in variables]
+        self.wrapped.apply(grads, variables)
+        for variable, old in zip(variables, before):
+            variable.assign(old + scale * (variable - old))
+        self._step.assign_add(1.0)
+
+    def reset(self):
+        self.wrapped.reset()
+        self._step.assign(0.0)
+
+    def set_learning_rate(self, learning_rate):
+        self.wrapped.set_learning_rate(learning_rate)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.wrapped.learning_rate
+
+    @property
+    def iterations(self) -> int:
+        return self.wrapped.iterations
+
+
 OPTIMIZERS = {
     "adam": lambda lr: KerasOptimizer(keras.optimizers.Adam(ADAM_LEARNING_RATE if lr is None else lr)),
     "sgd": lambda lr: KerasOptimizer(

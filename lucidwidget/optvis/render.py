@@ -43,6 +43,26 @@ OCTAVE_SCALE = 1.4
 """Size ratio between consecutive octaves of progressive upscaling (the blog seed's octave idea)."""
 
 
+SCHEDULES = (None, "fast")
+"""Step-size schedules `Renderer.render` offers: constant steps, or "fast" (see `FAST_BOOST`)."""
+
+FAST_BOOST = 4.0
+FAST_DECAY_STEPS = 64.0
+"""The "fast" schedule's first step is FAST_BOOST times the optimizer's own, decaying back by a factor
+e every FAST_DECAY_STEPS steps (`optimizers.Boosted`). Measured on vgg16-hed block4_conv3:42, one 128 px
+tile, Adam at 0.05, after 72 steps (about 5 s on a 2-core CPU), as a share of a 256-step constant
+render's activation, mean of 2 seeds (share of spectral energy above half-Nyquist; 0.145 at 256
+steps): constant 51% (0.073), constant 0.1 73% (0.121), constant 0.2 89% (0.179); boost 4 decaying
+over 16, 32, 64, 96 steps 64% (0.123), 73% (0.140), 81% (0.152), 84% (0.162); boost 5 over 64 83%
+(0.165), boost 6 over 48 85% (0.178). 4 over 64 gains most while staying about as clean."""
+
+
+def _check_schedule(schedule):
+    if schedule not in SCHEDULES:
+        raise ValueError(f"Unknown schedule. Expected one of {SCHEDULES}. Received: schedule={schedule!r}")
+    return schedule
+
+
 def _factory_key(factory):
     """A structural key for a param factory, so an equal `functools.partial` reuses a plan."""
     if isinstance(factory, functools.partial):
@@ -218,7 +238,8 @@ class Renderer:
                                             image_input=self._image_input, inputs=self.inputs)
         return self._taps[layers]
 
-    def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients, redirect):
+    def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients, redirect,
+              schedule=None):
         key = (
             objective.signature,
             tuple(t.signature for t in transforms),
@@ -228,16 +249,20 @@ class Renderer:
             optimizer if isinstance(optimizer, str) else ("id", id(optimizer)),
             bool(normalize_gradients),
             redirect,
+            schedule,
         )
         plan = self._plans.get(key)
         if plan is None:
             image_param = self._make_param(factory, size, batch)
+            adapter = optimizers_lib.get(optimizer)
+            if schedule == "fast":
+                adapter = optimizers_lib.Boosted(adapter, FAST_BOOST, FAST_DECAY_STEPS)
             plan = Plan(
                 self,
                 objective,
                 transforms,
                 image_param,
-                optimizers_lib.get(optimizer),
+                adapter,
                 self._tap(frozenset(objective.layers)),
                 normalize_gradients,
                 redirect,
@@ -283,6 +308,7 @@ class Renderer:
         redirect_relu_steps=0,
         octaves=None,
         init_images=None,
+        schedule=None,
     ):
         """Optimises images for `objective` and returns them.
 
@@ -315,6 +341,8 @@ class Renderer:
             octaves: optimise in this many stages of growing size (each 1.4x the last), each
                 starting from the previous result. Defaults to None (one stage).
             init_images: images in [0, 1] to start from instead of noise (keras-vis's seed image).
+            schedule: `"fast"` makes the first steps larger, decaying to the optimizer's own (a good
+                image in fewer steps; the widget's default). Defaults to None (constant steps).
 
         Returns:
             float32 array (batch, height, width, channels) with the model's channel count (3 for
@@ -328,13 +356,13 @@ class Renderer:
             return self._render(
                 self.objective(objective), size, batch, steps, seed, param, transforms,
                 optimizer, learning_rate, thresholds, list(callbacks), normalize_gradients,
-                redirect_relu_steps, octaves, init_images,
+                redirect_relu_steps, octaves, init_images, _check_schedule(schedule),
             )
         finally:
             self._busy.release()
 
     def _render(self, objective, size, batch, steps, seed, factory, transforms, optimizer, learning_rate,
-                thresholds, callbacks, normalize_gradients, redirect_relu_steps, octaves, init_images):
+                thresholds, callbacks, normalize_gradients, redirect_relu_steps, octaves, init_images, schedule):
         batch = _check_positive_int(batch, "batch")
         if thresholds is not None:
             thresholds = sorted({_check_positive_int(t, "thresholds") for t in thresholds})
@@ -375,7 +403,7 @@ class Renderer:
         kept, images, done, value, cancelled = [], init_images, 0, float("nan"), False
         for stage_size, stage_steps in stages:
             plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
-                              redirect=redirect_relu_steps > 0)
+                              redirect=redirect_relu_steps > 0, schedule=schedule)
             plan.param.reset(seed)
             plan.rng.reset_from_seed(seed if seed is not None else np.random.default_rng().integers(2**62))
             plan.optimizer.reset()

@@ -13,6 +13,7 @@ import math
 import tensorflow as tf
 
 from lucidwidget.optvis import optimizers as optimizers_lib
+from lucidwidget.optvis import param as param_lib
 from lucidwidget.optvis import transform as transform_lib
 
 MAX_CHUNK_SECONDS = 0.25
@@ -98,7 +99,7 @@ class Plan:
         self.optimizer = optimizer
         self.tap = tap
         self.rng = tf.random.Generator.from_seed(0)
-        self._collapse_alpha = transform_lib.collapse_alpha_random()
+        self._collapse_alpha = transform_lib.collapse_alpha_random(background=param_lib.random_background)
         # The model sees a window the size of the image (for a fixed-size model, its input size):
         # padding only supplies what the random transforms move into view (Lucid's cropping jitter
         # does the same), so the model's work per step does not grow with the padding and nothing

@@ -24,7 +24,7 @@ from lucidwidget.optvis.param.color import (
 from lucidwidget.optvis.param.generator import GeneratorParam, generator
 from lucidwidget.optvis.param.images import aligned_image, image
 from lucidwidget.optvis.param.lowres import LowresTensor, lowres_tensor
-from lucidwidget.optvis.param.sample import ImageSampler, image_sample
+from lucidwidget.optvis.param.sample import ImageSampler, image_sample, random_background
 from lucidwidget.optvis.param.spatial import (
     FFT_OUTPUT_SCALE,
     FFTImage,
@@ -57,6 +57,7 @@ __all__ = [
     "image_sample",
     "lowres_tensor",
     "pixel_image",
+    "random_background",
     "rgb_to_decorrelated",
     "spectrum_scale",
     "to_valid_rgb",

@@ -8,6 +8,13 @@ from lucidwidget.optvis.param.base import check_float, check_sd, check_shape
 from lucidwidget.optvis.param.color import to_valid_rgb
 from lucidwidget.optvis.param.spatial import spectrum_scale, spectrum_to_image
 
+BACKGROUND_DECAY_POWER = 1.5
+"""Spectrum decay of `random_background`: Lucid's transparency notebook draws its backgrounds at 1.5."""
+
+BACKGROUND_SD = 0.4 * 20 ** (1 - BACKGROUND_DECAY_POWER)
+"""Coefficient spread of `random_background`, the notebook's `base_sd * 20 ** (1 - decay_power)` with
+`base_sd = 0.4`: smooth blotches of colour that fill the range without saturating."""
+
 
 class ImageSampler:
     """Draws random 1/f-spectrum images, decorrelated and squashed into [0, 1] (see `image_sample`).
@@ -83,3 +90,22 @@ def image_sample(shape, *, decorrelate=True, sd=None, decay_power=1.0) -> ImageS
     ```
     """
     return ImageSampler(shape, decorrelate=decorrelate, sd=sd, decay_power=decay_power)
+
+
+_BACKGROUNDS = ImageSampler((1, 1, 1, 3), sd=BACKGROUND_SD, decay_power=BACKGROUND_DECAY_POWER)
+
+
+def random_background(shape, rng=None) -> tf.Tensor:
+    """A fresh random RGB background batch of `shape` (Lucid's transparency recipe): 1/f^1.5 noise.
+
+    The renderer composites RGBA images over it each step (`transform.collapse_alpha_random`), so only
+    opaque pixels carry the features. Measured on vgg16-hed block4_conv3:42, 96 px, 192 steps, alpha
+    penalty weight 1e2: over these backgrounds the object stays in the middle (mean opacity 0.44,
+    keeping 66% of an opaque render's activation over such backgrounds), where a random colour plus
+    per-pixel noise pushed the opaque parts to the borders (0.44, 19%).
+
+    Args:
+        shape: `(batch, height, width, channels)`; the channels entry is ignored (always RGB).
+        rng: a `tf.random.Generator`. Defaults to None (TF's global random ops).
+    """
+    return _BACKGROUNDS.sample(shape, rng)

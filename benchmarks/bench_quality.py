@@ -1,0 +1,194 @@
+"""Image quality on the bundled model, printed in one run (run by hand; slow on a CPU).
+
+1. Diversity: mean pixel correlation between 4 tiles and the activation each keeps, at several weights.
+2. Transparency: mean opacity at the widget's alpha penalty, and the activation kept when the RGBA image
+   is composited over fresh random backgrounds, against an opaque render of equal steps.
+3. Time to image: activation (as a share of a 256-step render's) and the share of spectral energy above
+   half the Nyquist frequency, against seconds since the first step, for the constant and "fast"
+   schedules in interleaved rounds. Absolute seconds depend on the machine's load; compare the two.
+4. Early layers: the share of sampled block2_conv2 channels that come out as Nyquist checkerboards, and
+   of block1_conv2 channels that come out flat.
+
+    python benchmarks/bench_quality.py                 # full: 256 steps, 128 px (tens of minutes)
+    python benchmarks/bench_quality.py --steps 64 --size 64 --rounds 1      # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import lucidwidget as lw  # noqa: E402
+from lucidwidget import objectives, param  # noqa: E402
+from lucidwidget.widget.core import DEFAULT_DIVERSITY  # noqa: E402
+from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT  # noqa: E402
+
+LAYER, CHANNEL = "block4_conv3", 42
+"""The README's running example."""
+
+BACKGROUNDS = 8
+"""Random backgrounds each transparent render is scored over."""
+
+WHITE_NOISE_SD = 0.5
+"""Per-pixel noise of the harsher background also reported: a random colour plus this Gaussian noise."""
+
+HALF_NYQUIST = 0.25
+"""Cycles per pixel above which spectral energy counts as high-frequency (Nyquist is 0.5)."""
+
+CHECKERBOARD_BAND = 0.4
+CHECKERBOARD_SHARE = 0.5
+"""A render is a Nyquist checkerboard when more than CHECKERBOARD_SHARE of its (mean-removed, grey)
+spectral energy lies above CHECKERBOARD_BAND cycles per pixel."""
+
+FLAT_STD = 0.02
+"""A render whose grey levels vary less than this is flat: the optimisation never got going."""
+
+EARLY_CHANNELS = {"block2_conv2": (1, 5, 9, 17, 23, 31, 40, 50), "block1_conv2": (1, 50)}
+"""Channels sampled for the early-layer check. At 128 px, 128 steps, 6 of the 8 block2_conv2 channels
+come out as checkerboards, all six with a negative best activation (e.g. -17.7 for channel 5). Tried
+on channels 5, 17 and 31, none adopted: spectrum decay 1.5 or 2 (still checkerboards), a Gaussian blur
+of 0.7 or 1 px after the transforms (Nyquist share 0.95 -> 0.68-0.83, activation 2-4x more negative),
+transforms that always resample (no exact 1x scale or 0 degree angle; unchanged), and plain pixels
+(Nyquist share 0.69, activation -11.8: a near-flat grey)."""
+
+
+def tile_correlation(images):
+    """Mean Pearson correlation, over pairs of tiles, of their flattened RGB pixels."""
+    flat = images[..., :3].reshape(len(images), -1)
+    rows, cols = np.triu_indices(len(images), 1)
+    return float(np.corrcoef(flat)[rows, cols].mean())
+
+
+def band_share(images, cutoff):
+    """Share of the mean-removed grey images' spectral energy above `cutoff` cycles per pixel."""
+    grey = images[..., :3].mean(-1)
+    grey = grey - grey.mean(axis=(1, 2), keepdims=True)
+    power = np.abs(np.fft.fft2(grey)) ** 2
+    fy = np.abs(np.fft.fftfreq(grey.shape[1]))[:, None]
+    fx = np.abs(np.fft.fftfreq(grey.shape[2]))[None, :]
+    return float(power[:, np.maximum(fy, fx) > cutoff].sum() / max(power.sum(), 1e-12))
+
+
+def per_tile(renderer, objective, images):
+    return np.array([renderer.evaluate(objective, images[i:i + 1]) for i in range(len(images))])
+
+
+def diversity(renderer, args):
+    target = objectives.channel(LAYER, CHANNEL)
+    print(f"\n## Diversity: {LAYER}:{CHANNEL}, 4 tiles, {args.size} px, {args.steps} steps "
+          f"(widget default weight {DEFAULT_DIVERSITY:g})")
+    print("weight  correlation  activation kept (mean, weakest tile)")
+    reference = None
+    for weight in args.weights:
+        objective = target if weight == 0 else target + weight * objectives.diversity(LAYER)
+        images = renderer.render(objective, size=args.size, batch=4, steps=args.steps, seed=args.seed)
+        values = per_tile(renderer, target, images)
+        reference = values.mean() if reference is None else reference
+        print(f"{weight:6g}  {tile_correlation(images):11.3f}  {values.mean() / reference:6.0%} "
+              f"{values.min() / reference:6.0%}", flush=True)
+
+
+def transparency(renderer, args):
+    target = objectives.channel(LAYER, CHANNEL)
+    size = args.size
+    opaque = renderer.evaluate(target, renderer.render(target, size=size, steps=args.steps, seed=args.seed))
+    images = renderer.render(target - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(), size=size,
+                             steps=args.steps, seed=args.seed, param=functools.partial(param.image, alpha=True))
+    rgb, alpha = images[..., :3], images[..., 3:]
+    shape = (BACKGROUNDS, size, size, 3)
+    natural = param.random_background(shape, tf.random.Generator.from_seed(args.seed + 1)).numpy()
+    rng = np.random.default_rng(args.seed)
+    noisy = np.clip(rng.uniform(size=(BACKGROUNDS, 1, 1, 3)) + WHITE_NOISE_SD * rng.standard_normal(shape), 0, 1)
+    print(f"\n## Transparency: {LAYER}:{CHANNEL}, {size} px, {args.steps} steps, alpha penalty "
+          f"{ALPHA_PENALTY_WEIGHT:g}, target 0.25")
+    print(f"mean alpha {alpha.mean():.3f}; opaque render's activation {opaque:.1f}")
+    for name, backgrounds in (("random 1/f backgrounds", natural), ("colour + white noise", noisy)):
+        composites = (alpha * rgb + (1 - alpha) * backgrounds).astype(np.float32)
+        kept = per_tile(renderer, target, composites).mean() / opaque
+        print(f"kept over {name}: {kept:.0%}", flush=True)
+
+
+class _Timeline:
+    """Seconds since the first step ended, at each step."""
+
+    def __init__(self):
+        self.times = {}
+        self._first = None
+
+    def on_step_end(self, step, logs=None):
+        now = time.perf_counter()
+        self._first = now if self._first is None else self._first
+        self.times[step] = now - self._first
+
+
+def schedules(renderer, args):
+    target = objectives.channel(LAYER, CHANNEL)
+    checkpoints = [s for s in (8, 16, 24, 32, 48, 64, 96, 128, 192, 256) if s <= args.steps]
+    reference = renderer.render(target, size=args.size, steps=256, seed=args.seed)
+    ref_value = renderer.evaluate(target, reference)
+    print(f"\n## Time to image: {LAYER}:{CHANNEL}, 1 tile, {args.size} px; 256-step constant render: "
+          f"activation {ref_value:.1f}, high-frequency share {band_share(reference, HALF_NYQUIST):.3f}")
+    results = {None: [], "fast": []}
+    for schedule in results:             # compile both first, so no round pays for tracing
+        renderer.render(target, size=args.size, steps=2, seed=args.seed, schedule=schedule)
+    for round_ in range(args.rounds):
+        for schedule in results:
+            timeline = _Timeline()
+            kept = renderer.render(target, size=args.size, steps=checkpoints[-1], seed=args.seed + round_,
+                                   thresholds=checkpoints, callbacks=[timeline], schedule=schedule)
+            results[schedule].append([(timeline.times[s], renderer.evaluate(target, im) / ref_value,
+                                       band_share(im, HALF_NYQUIST)) for s, im in zip(checkpoints, kept)])
+    print("steps  " + "   ".join(f"{str(s or 'constant'):>8s}: s  kept   hf" for s in results))
+    for index, steps in enumerate(checkpoints):
+        cells = []
+        for schedule, rounds in results.items():
+            seconds, kept, high = np.mean([r[index] for r in rounds], axis=0)
+            cells.append(f"{seconds:12.1f} {kept:5.0%} {high:.3f}")
+        print(f"{steps:5d}  " + "   ".join(cells))
+    for schedule, rounds in results.items():
+        at = [max((r for r in rnd if r[0] <= args.seconds), default=rnd[0], key=lambda r: r[0]) for rnd in rounds]
+        seconds, kept, high = np.mean(at, axis=0)
+        print(f"{str(schedule or 'constant'):>8s} at {args.seconds:g} s after the first step: {kept:.0%} of the "
+              f"reference, high-frequency share {high:.3f}")
+
+
+def early_layers(renderer, args):
+    print(f"\n## Early layers: {args.size} px, {args.steps} steps")
+    for layer, channels in EARLY_CHANNELS.items():
+        checker, flat = [], []
+        for channel in channels:
+            images = renderer.render(f"{layer}:{channel}", size=args.size, steps=args.steps, seed=args.seed)
+            share = band_share(images, CHECKERBOARD_BAND)
+            checker.append(share > CHECKERBOARD_SHARE)
+            flat.append(images[..., :3].mean(-1).std() < FLAT_STD)
+            print(f"{layer}:{channel:<3d} share above {CHECKERBOARD_BAND} cycles/px {share:.2f}", flush=True)
+        print(f"{layer}: {sum(checker)}/{len(channels)} checkerboards, {sum(flat)}/{len(channels)} flat")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 3.0, DEFAULT_DIVERSITY, 30.0])
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the schedule comparison")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time budget the schedules are read at")
+    parser.add_argument("--only", nargs="+", choices=("diversity", "transparency", "schedules", "early"),
+                        default=("diversity", "transparency", "schedules", "early"))
+    args = parser.parse_args()
+    renderer = lw.Renderer("vgg16-hed")
+    sections = {"diversity": diversity, "transparency": transparency, "schedules": schedules,
+                "early": early_layers}
+    for name in args.only:
+        sections[name](renderer, args)
+
+
+if __name__ == "__main__":
+    main()
