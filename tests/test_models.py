@@ -99,7 +99,7 @@ def test_vgg16_hed_has_hed_weights_and_caffe_preprocessing(vgg16_hed):
     assert tap.output_shapes(64, 64) == {"block3_conv1": (16, 16, 256), "block4_conv3": (8, 8, 512)}
     op_names = [op.name for op in tf.function(tap).get_concrete_function(tf.TensorSpec((1, 64, 64, 3))).graph.get_operations()]
     assert any("block4_conv3" in n for n in op_names) and not any("block5" in n for n in op_names)
-    with pytest.raises(ValueError, match=r"Image size 8x8 is too small for layer 'block5_conv3' of 'vgg16': "
+    with pytest.raises(ValueError, match=r"Image size 8x8 is too small for layer 'block5_conv3' of 'vgg16-hed': "
                                          r"it needs at least 16x16\. Received: size=8"):
         FeatureTap(vgg16_hed, ["block5_conv3"]).output_shapes(8, 8)
 

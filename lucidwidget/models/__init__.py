@@ -1,5 +1,9 @@
 """Model loading, layer lookup and activation taps."""
 
+from lucidwidget._tf_startup import import_tensorflow
+
+import_tensorflow()  # before any submodule: TensorFlow loads without its start-up log lines
+
 from lucidwidget.models.inputs import ImageInput, find_image_input
 from lucidwidget.models.layers import LayerInfo, find_layer, visualizable_layers
 from lucidwidget.models.taps import FeatureTap
