@@ -410,7 +410,12 @@ def collapse_alpha_random(sd=None, background=None) -> Transform:
         rgb, alpha = images[..., :-1], images[..., -1:]
         shape = tf.shape(rgb)
         backdrop = background(shape, rng) if background is not None else _noisy_colour(shape, rng, *knobs)
-        return alpha * rgb + (1.0 - alpha) * tf.cast(backdrop, rgb.dtype)
+        backdrop = tf.cast(backdrop, rgb.dtype)
+        colours = rgb.shape[-1]
+        if colours is not None and backdrop.shape[-1] is not None and backdrop.shape[-1] != colours:
+            # An RGB background behind grey (or other) images: its mean in every channel.
+            backdrop = tf.repeat(tf.reduce_mean(backdrop, axis=-1, keepdims=True), colours, axis=-1)
+        return alpha * rgb + (1.0 - alpha) * backdrop
 
     if background is not None:
         return Transform(composite, key=("collapse_alpha_random", background))

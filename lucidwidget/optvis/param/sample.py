@@ -105,7 +105,8 @@ def random_background(shape, rng=None) -> tf.Tensor:
     per-pixel noise pushed the opaque parts to the borders (0.44, 19%).
 
     Args:
-        shape: `(batch, height, width, channels)`; the channels entry is ignored (always RGB).
+        shape: `(batch, height, width, channels)`; the channels entry is ignored (always RGB; the
+            compositing takes the mean for grey images).
         rng: a `tf.random.Generator`. Defaults to None (TF's global random ops).
     """
     return _BACKGROUNDS.sample(shape, rng)
