@@ -368,3 +368,17 @@ def test_a_dead_unit_is_explained_and_the_next_change_clears_it(dead_unit_model)
         assert widget.error == "" and widget.run_settings["channel"] == 0
     finally:
         widget.close()
+
+
+def test_a_unit_that_never_turns_on_is_explained(dead_unit_model):
+    widget = LucidWidget(dead_unit_model, layer="conv", channel=1, size=16, steps=12, seed=0, autostart=False)
+    try:
+        widget.run()
+        widget.wait(TIMEOUT)
+        assert widget.step == 12 and widget.losses[-1] < 0
+        assert widget.error.startswith("conv:1 never turned on: its best pre-activation is -")
+        widget.channel = 0                                    # fires on every image
+        widget.wait(TIMEOUT)
+        assert widget.error == "" and widget.losses[-1] > 0
+    finally:
+        widget.close()

@@ -147,6 +147,22 @@ def summary(settings, defaults) -> str:
     return f"{label(settings)} · {', '.join(changed)}" if changed else label(settings)
 
 
+def never_on(settings, value) -> str:
+    """Why a finished render of one unit's pre-activation ended below 0, or "" when it did not.
+
+    Such a unit never turns on for the images the optimizer found: its ReLU would output 0, and the
+    picture shows what makes it least negative, often a fine checkerboard (most of vgg16-hed's
+    `block2_conv2` channels do this). The sentence says so rather than leaving the picture unexplained.
+    """
+    single = settings["tiles"] == 1 or settings["diversity"] == 0
+    if (value is None or value >= 0 or not single or settings["negative"] or not settings["preactivation"]
+            or settings["mode"] != "standard" or settings["objective"] not in ("channel", "neuron")):
+        return ""
+    return (f"{settings['layer']}:{settings['channel']} never turned on: its best pre-activation is {value:.3g}, "
+            f"below 0, where its ReLU outputs nothing. The picture shows what makes it least negative (often a "
+            f"fine checkerboard); try another channel.")
+
+
 def build_objective(settings, layers):
     """The objective of a settings dict: target, sign, the diversity term (several tiles) and the mode's
     terms (alpha penalty, or interpolation with alignment)."""

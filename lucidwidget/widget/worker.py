@@ -331,7 +331,8 @@ class RenderWorker:
             others = [entry for entry in self.history if entry["settings"] != run.settings]
             self.history = [self._history_entry(run, images)] + others[:MAX_HISTORY - 1]
         self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
-                     history=list(self.history), error=run.warning or "")
+                     history=list(self.history),
+                     error=run.warning or settings_lib.never_on(run.settings, run.values[-1] if run.values else None))
 
     def _history_entry(self, run, images):
         return {
