@@ -226,7 +226,7 @@ def test_buttons_and_layer_change(make_widget, tmp_path, monkeypatch):
     widget.layer = "conv1"                                              # 8 channels: 11 is clamped
     assert widget.channel == 7
     widget.wait(TIMEOUT)
-    assert widget.error == "" and widget.run_settings["layer"] == "conv1"
+    assert widget.run_settings["layer"] == "conv1" and widget.status.startswith("Done: conv1:7")
 
 
 def test_settings_map_to_one_structure_whatever_the_slider_values(seq_model):
@@ -376,7 +376,7 @@ def test_a_unit_that_never_turns_on_is_explained(dead_unit_model):
         widget.run()
         widget.wait(TIMEOUT)
         assert widget.step == 12 and widget.losses[-1] < 0
-        assert widget.error.startswith("conv:1 never turned on: its best pre-activation is -")
+        assert widget.error.startswith("conv:1 stayed off: after 12 steps its pre-activation is -")
         widget.channel = 0                                    # fires on every image
         widget.wait(TIMEOUT)
         assert widget.error == "" and widget.losses[-1] > 0

@@ -147,10 +147,10 @@ def summary(settings, defaults) -> str:
     return f"{label(settings)} · {', '.join(changed)}" if changed else label(settings)
 
 
-def never_on(settings, value) -> str:
+def never_on(settings, value, steps) -> str:
     """Why a finished render of one unit's pre-activation ended below 0, or "" when it did not.
 
-    Such a unit never turns on for the images the optimizer found: its ReLU would output 0, and the
+    Such a unit did not turn on for any image the optimizer found: its ReLU would output 0, and the
     picture shows what makes it least negative, often a fine checkerboard (most of vgg16-hed's
     `block2_conv2` channels do this). The sentence says so rather than leaving the picture unexplained.
     """
@@ -158,9 +158,9 @@ def never_on(settings, value) -> str:
     if (value is None or value >= 0 or not single or settings["negative"] or not settings["preactivation"]
             or settings["mode"] != "standard" or settings["objective"] not in ("channel", "neuron")):
         return ""
-    return (f"{settings['layer']}:{settings['channel']} never turned on: its best pre-activation is {value:.3g}, "
-            f"below 0, where its ReLU outputs nothing. The picture shows what makes it least negative (often a "
-            f"fine checkerboard); try another channel.")
+    return (f"{settings['layer']}:{settings['channel']} stayed off: after {steps} steps its "
+            f"pre-activation is {value:.3g}, below 0, where its ReLU outputs nothing. The picture shows what makes "
+            f"it least negative (often a fine checkerboard); more steps or another channel may help.")
 
 
 def build_objective(settings, layers):

@@ -332,7 +332,8 @@ class RenderWorker:
             self.history = [self._history_entry(run, images)] + others[:MAX_HISTORY - 1]
         self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
                      history=list(self.history),
-                     error=run.warning or settings_lib.never_on(run.settings, run.values[-1] if run.values else None))
+                     error=run.warning or settings_lib.never_on(run.settings, run.values[-1] if run.values else None,
+                                                                run.step))
 
     def _history_entry(self, run, images):
         return {
