@@ -187,6 +187,9 @@ def schedules(renderer, args):
     print(f"\n## Time to image: {LAYER}:{CHANNEL}, the widget's defaults, 1 tile, {args.size} px; 256-step "
           f"constant render: activation {ref_value:.1f}, high-frequency share "
           f"{band_share(reference, HALF_NYQUIST):.3f}")
+    steep = renderer.render(objective, **{**kwargs, "schedule": None, "steps": 256, "seed": args.seed})
+    print(f"256-step constant render with the widget's spectrum: activation {renderer.evaluate(target, steep):.1f}, "
+          f"high-frequency share {band_share(steep, HALF_NYQUIST):.3f} (shares below are of the first)")
     results = {name: [] for name in candidates}
     for stages in candidates.values():        # compile every stage first, so no round pays for tracing
         for stage_size, _, overrides in stages:
@@ -202,7 +205,8 @@ def schedules(renderer, args):
                  for seconds, kept, high in (np.mean([r[index] for r in rounds], axis=0)
                                              for rounds in results.values())]
         print(f"{steps:5d}  " + "  ".join(cells))
-    print(f"At {args.seconds:g} s after the first step (interpolated between checkpoints), each round:")
+    print(f"At {args.seconds:g} s after the first step (interpolated between checkpoints; the last one if the "
+          f"run ends sooner), each round:")
     for name, rounds in results.items():
         at = np.array([[np.interp(args.seconds, *np.array(r)[:, [0, i]].T) for i in (1, 2)] for r in rounds])
         per_round = ", ".join(f"{kept:.0%} ({high:.3f})" for kept, high in at)
