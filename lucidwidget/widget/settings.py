@@ -49,7 +49,10 @@ activation, 5e2 at 0.34 keeping 55%, 1e3 at 0.30 keeping 45%."""
 SCHEDULE = "fast"
 """The widget renders with `Renderer.render(schedule="fast")` and that schedule's spectrum decay power
 (`optvis.render.DECAY_POWERS`): larger first steps show a good, clean image sooner (figures in
-benchmarks/bench_quality.py and at `optvis.render.FAST_BOOST`)."""
+benchmarks/bench_quality.py and at `optvis.render.FAST_BOOST`). The steeper spectrum leaves the other
+modes' defaults as they were: at 256 steps on block4_conv3:42, four tiles correlate 0.051 (0.045 with
+1/f), each keeping more activation (125-130 against 114-120), and a transparent tile's mean opacity is
+0.348 (0.349)."""
 
 ALIGNMENT_WEIGHT = 1e-3
 """Weight of `alignment` (minus squared activation differences of neighbouring frames) in interpolation
