@@ -59,11 +59,12 @@ above half-Nyquist; 0.149 for that render), mean of 3 seeds in one interleaved r
 steps with 1/f 81% (0.155); decay power 1.3, 1.4, 1.5 with boost 5 91% (0.148), 91% (0.132), 89%
 (0.126); 1.4 with boost 5 over 48 90% (0.126), with boost 4 over 64 93% (0.123). An earlier 2-seed
 run: boost 6 over 48 with 1/f 89% (0.182), with 1.25 93% (0.163); boosts 7 and 8 with 1.5 lost (79-81%).
-`benchmarks/bench_quality.py` (3 other seeds, a loaded CPU at 8 steps/s) gave at 72 steps constant 50%
-(0.071), boost 4 with 1/f 80% (0.152), "fast" 90% (0.125); at 5 s 30%, 60% and 73%. Progressive
-resolution (96 "fast" steps at 64 px, then 128 px from the upscaled image) lost: 30% at 5 s, 79% at 8 s
-where "fast" had 87% (a unit's features have a size in pixels, so an upscaled image shows them too
-large). The steeper spectrum also raises what a long render reaches: 256 constant steps with it give
+`benchmarks/bench_quality.py` (3 other seeds, interleaved) against seconds on the unloaded CPU (about
+15 steps/s): at 5 s constant 50% (0.071), boost 4 with 1/f 81% (0.153), "fast" 91% (0.126, rounds
+90-92%). Progressive resolution with the same schedule and spectrum, 64 steps at 64 px then 128 px from
+the upscaled image, tied at 90% (0.096, rounds 86-97%) but needs frames upscaled for display; 96 steps
+at 64 px lost (on a CPU loaded to 8 steps/s, 30% at 5 s and 79% at 8 s where "fast" had 73% and 87%).
+The steeper spectrum also raises what a long render reaches: 256 constant steps with it give
 activation 128.6 (high-frequency share 0.120) against 109.2 (0.149) with 1/f, so against that render
 "fast" holds 76% after 72 steps; boosts 3 and 4 decaying over 64-128 steps with decay powers 1.3-1.5
 all gave 76-78% there (3 seeds)."""
