@@ -3,9 +3,11 @@
 1. Diversity: mean pixel correlation between 4 tiles and the activation each keeps, at several weights.
 2. Transparency: mean opacity at the widget's alpha penalty, and the activation kept when the RGBA image
    is composited over fresh random backgrounds, against an opaque render of equal steps.
-3. Time to image: activation (as a share of a 256-step render's) and the share of spectral energy above
-   half the Nyquist frequency, against seconds since the first step, for the constant and "fast"
-   schedules in interleaved rounds. Absolute seconds depend on the machine's load; compare the two.
+3. Time to image: with the widget's defaults, activation (as a share of a 256-step constant render's) and
+   the share of spectral energy above half the Nyquist frequency, against seconds since the first step,
+   in interleaved rounds: constant steps, "fast" with Lucid's 1/f spectrum, "fast" (its steeper
+   spectrum) and progressive resolution (half size first, shown upscaled). Absolute seconds depend on
+   the machine's load; compare the rows.
 4. Early layers: the share of sampled block2_conv2 channels that come out as Nyquist checkerboards, and
    of block1_conv2 channels that come out flat.
 
@@ -26,8 +28,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import lucidwidget as lw  # noqa: E402
-from lucidwidget import objectives, param  # noqa: E402
-from lucidwidget.widget.core import DEFAULT_DIVERSITY  # noqa: E402
+from lucidwidget import imaging, objectives, param  # noqa: E402
+from lucidwidget.models import visualizable_layers  # noqa: E402
+from lucidwidget.widget import settings as widget_settings  # noqa: E402
+from lucidwidget.widget.core import DEFAULT_DIVERSITY, LucidWidget  # noqa: E402
 from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT  # noqa: E402
 
 LAYER, CHANNEL = "block4_conv3", 42
@@ -46,6 +50,12 @@ CHECKERBOARD_BAND = 0.4
 CHECKERBOARD_SHARE = 0.5
 """A render is a Nyquist checkerboard when more than CHECKERBOARD_SHARE of its (mean-removed, grey)
 spectral energy lies above CHECKERBOARD_BAND cycles per pixel."""
+
+PROGRESSIVE_SCALE = 0.5
+PROGRESSIVE_STEPS = 64
+"""The progressive-resolution candidate: PROGRESSIVE_STEPS "fast" steps (at most half the run) at this
+fraction of the tile side (each about a third of a full-size step's time), then the rest at full size
+from the upscaled image. 64 tied with "fast" at 5 s; 96 lost (`optvis.render.FAST_BOOST`)."""
 
 FLAT_STD = 0.02
 """A render whose grey levels vary less than this is flat: the optimisation never got going."""
@@ -116,47 +126,93 @@ def transparency(renderer, args):
 
 
 class _Timeline:
-    """Seconds since the first step ended, at each step."""
+    """Seconds since the first step ended, at each step, counted on across the stages of one run."""
 
     def __init__(self):
         self.times = {}
+        self.offset = 0
         self._first = None
 
     def on_step_end(self, step, logs=None):
         now = time.perf_counter()
         self._first = now if self._first is None else self._first
-        self.times[step] = now - self._first
+        self.times[self.offset + step] = now - self._first
+
+
+def widget_render_arguments(renderer, size):
+    """The widget's objective and `render` arguments for LAYER:CHANNEL at its default settings."""
+    traits = LucidWidget.class_traits()
+    settings = {name: traits[name].default_value for name in widget_settings.SETTING_NAMES}
+    settings.update(layer=LAYER, channel=CHANNEL, size=size)
+    return widget_settings.render_arguments(settings, visualizable_layers(renderer.model))
+
+
+def schedule_candidates(kwargs, args):
+    """Name -> stages `(size, steps, render overrides)` of each schedule compared; a run starts each stage
+    from the previous stage's image."""
+    flat = {"param": functools.partial(kwargs["param"], decay_power=1.0)}
+    small = max(1, round(args.size * PROGRESSIVE_SCALE))
+    small_steps = min(PROGRESSIVE_STEPS, args.steps // 2)
+    return {
+        "constant": [(args.size, args.steps, {**flat, "schedule": None})],
+        "fast, 1/f": [(args.size, args.steps, flat)],
+        "fast": [(args.size, args.steps, {})],
+        f"{small}px, then {args.size}": [(small, small_steps, {}), (args.size, args.steps - small_steps, {})],
+    }
+
+
+def run_stages(renderer, objective, kwargs, stages, checkpoints, seed, size):
+    """(seconds, image at `size`) at each checkpoint of one staged run."""
+    timeline, images, kept = _Timeline(), None, []
+    for stage_size, stage_steps, overrides in stages:
+        marks = [s - timeline.offset for s in checkpoints if timeline.offset < s <= timeline.offset + stage_steps]
+        marks = marks or [stage_steps]
+        result = renderer.render(objective, **{**kwargs, **overrides, "size": stage_size, "steps": stage_steps,
+                                                "seed": seed, "thresholds": marks, "callbacks": [timeline],
+                                                "init_images": images})
+        kept += [(timeline.times[timeline.offset + m], imaging.resize(im, (size, size)) if stage_size != size
+                  else im) for m, im in zip(marks, result) if timeline.offset + m in checkpoints]
+        images = result[-1]
+        timeline.offset += stage_steps
+    return kept
 
 
 def schedules(renderer, args):
+    objective, kwargs = widget_render_arguments(renderer, args.size)
     target = objectives.channel(LAYER, CHANNEL)
-    checkpoints = [s for s in (8, 16, 24, 32, 48, 64, 96, 128, 192, 256) if s <= args.steps]
-    reference = renderer.render(target, size=args.size, steps=256, seed=args.seed)
+    checkpoints = [s for s in (8, 16, 24, 32, 48, 64, 72, 80, 96, 128, 192, 256) if s <= args.steps]
+    candidates = schedule_candidates(kwargs, args)
+    reference = renderer.render(objective, **{**kwargs, **candidates["constant"][0][2], "steps": 256,
+                                              "seed": args.seed})
     ref_value = renderer.evaluate(target, reference)
-    print(f"\n## Time to image: {LAYER}:{CHANNEL}, 1 tile, {args.size} px; 256-step constant render: "
-          f"activation {ref_value:.1f}, high-frequency share {band_share(reference, HALF_NYQUIST):.3f}")
-    results = {None: [], "fast": []}
-    for schedule in results:             # compile both first, so no round pays for tracing
-        renderer.render(target, size=args.size, steps=2, seed=args.seed, schedule=schedule)
+    print(f"\n## Time to image: {LAYER}:{CHANNEL}, the widget's defaults, 1 tile, {args.size} px; 256-step "
+          f"constant render: activation {ref_value:.1f}, high-frequency share "
+          f"{band_share(reference, HALF_NYQUIST):.3f}")
+    steep = renderer.render(objective, **{**kwargs, "schedule": None, "steps": 256, "seed": args.seed})
+    print(f"256-step constant render with the widget's spectrum: activation {renderer.evaluate(target, steep):.1f}, "
+          f"high-frequency share {band_share(steep, HALF_NYQUIST):.3f} (shares below are of the first)")
+    results = {name: [] for name in candidates}
+    for stages in candidates.values():        # compile every stage first, so no round pays for tracing
+        for stage_size, _, overrides in stages:
+            renderer.render(objective, **{**kwargs, **overrides, "size": stage_size, "steps": 2, "seed": 0})
     for round_ in range(args.rounds):
-        for schedule in results:
-            timeline = _Timeline()
-            kept = renderer.render(target, size=args.size, steps=checkpoints[-1], seed=args.seed + round_,
-                                   thresholds=checkpoints, callbacks=[timeline], schedule=schedule)
-            results[schedule].append([(timeline.times[s], renderer.evaluate(target, im) / ref_value,
-                                       band_share(im, HALF_NYQUIST)) for s, im in zip(checkpoints, kept)])
-    print("steps  " + "   ".join(f"{str(s or 'constant'):>8s}: s  kept   hf" for s in results))
+        for name, stages in candidates.items():
+            kept = run_stages(renderer, objective, kwargs, stages, checkpoints, args.seed + round_, args.size)
+            results[name].append([(seconds, renderer.evaluate(target, im) / ref_value, band_share(im, HALF_NYQUIST))
+                                  for seconds, im in kept])
+    print("steps  " + "  ".join(f"{name:>22s}: s  kept   hf" for name in results))
     for index, steps in enumerate(checkpoints):
-        cells = []
-        for schedule, rounds in results.items():
-            seconds, kept, high = np.mean([r[index] for r in rounds], axis=0)
-            cells.append(f"{seconds:12.1f} {kept:5.0%} {high:.3f}")
-        print(f"{steps:5d}  " + "   ".join(cells))
-    for schedule, rounds in results.items():
-        at = [max((r for r in rnd if r[0] <= args.seconds), default=rnd[0], key=lambda r: r[0]) for rnd in rounds]
-        seconds, kept, high = np.mean(at, axis=0)
-        print(f"{str(schedule or 'constant'):>8s} at {args.seconds:g} s after the first step: {kept:.0%} of the "
-              f"reference, high-frequency share {high:.3f}")
+        cells = [f"{seconds:19.1f} {kept:5.0%} {high:.3f}"
+                 for seconds, kept, high in (np.mean([r[index] for r in rounds], axis=0)
+                                             for rounds in results.values())]
+        print(f"{steps:5d}  " + "  ".join(cells))
+    print(f"At {args.seconds:g} s after the first step (interpolated between checkpoints; the last one if the "
+          f"run ends sooner), each round:")
+    for name, rounds in results.items():
+        at = np.array([[np.interp(args.seconds, *np.array(r)[:, [0, i]].T) for i in (1, 2)] for r in rounds])
+        per_round = ", ".join(f"{kept:.0%} ({high:.3f})" for kept, high in at)
+        print(f"{name:>22s}: mean {at[:, 0].mean():.0%} of the reference, high-frequency share "
+              f"{at[:, 1].mean():.3f}; rounds {per_round}", flush=True)
 
 
 def early_layers(renderer, args):

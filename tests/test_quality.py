@@ -102,3 +102,25 @@ def test_fast_schedule_gets_further_in_few_steps(seq_model):
 def test_unknown_schedule_is_named(seq_model):
     with pytest.raises(ValueError, match=r"Expected one of \(None, 'fast'\). Received: schedule='fsat'"):
         Renderer(seq_model).render("conv3:5", size=32, steps=2, schedule="fsat")
+
+
+def high_frequency_share(images):
+    """Share of the mean-removed grey images' spectral energy above half the Nyquist frequency."""
+    grey = images[..., :3].mean(-1)
+    power = np.abs(np.fft.fft2(grey - grey.mean(axis=(1, 2), keepdims=True))) ** 2
+    fy = np.abs(np.fft.fftfreq(grey.shape[1]))[:, None]
+    fx = np.abs(np.fft.fftfreq(grey.shape[2]))[None, :]
+    return power[:, np.maximum(fy, fx) > 0.25].sum() / power.sum()
+
+
+def test_fast_schedule_keeps_its_larger_steps_clean(seq_model):
+    renderer = Renderer(seq_model)
+    kwargs = dict(size=32, steps=24, transforms=SMALL_TRANSFORMS, schedule="fast")
+    flat = functools.partial(param.image, decay_power=1.0)
+    shares, values = {}, {}
+    for name, factory in (("default", None), ("1/f", flat)):
+        images = [renderer.render("conv3:5", seed=seed, param=factory, **kwargs) for seed in range(3)]
+        shares[name] = np.mean([high_frequency_share(im) for im in images])
+        values[name] = np.mean([renderer.evaluate("conv3:5", im) for im in images])
+    assert shares["default"] < 0.8 * shares["1/f"]
+    assert values["default"] >= values["1/f"]

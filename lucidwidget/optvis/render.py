@@ -48,13 +48,30 @@ SCHEDULES = (None, "fast")
 
 FAST_BOOST = 4.0
 FAST_DECAY_STEPS = 64.0
+FAST_DECAY_POWER = 1.4
 """The "fast" schedule's first step is FAST_BOOST times the optimizer's own, decaying back by a factor
-e every FAST_DECAY_STEPS steps (`optimizers.Boosted`). Measured on vgg16-hed block4_conv3:42, one 128 px
-tile, Adam at 0.05, after 72 steps (about 5 s on a 2-core CPU), as a share of a 256-step constant
-render's activation, mean of 2 seeds (share of spectral energy above half-Nyquist; 0.145 at 256
-steps): constant 51% (0.073), constant 0.1 73% (0.121), constant 0.2 89% (0.179); boost 4 decaying
-over 16, 32, 64, 96 steps 64% (0.123), 73% (0.140), 81% (0.152), 84% (0.162); boost 5 over 64 83%
-(0.165), boost 6 over 48 85% (0.178). 4 over 64 gains most while staying about as clean."""
+e every FAST_DECAY_STEPS steps (`optimizers.Boosted`), and its default FFT spectrum falls as
+1/f**FAST_DECAY_POWER instead of 1/f: Adam moves every Fourier coefficient about equally, so a steeper
+spectrum keeps the larger steps from filling the image with fine noise. Measured with the widget's
+defaults on vgg16-hed block4_conv3:42, one 128 px tile, Adam at 0.05, after 72 steps (about 5 s on an
+unloaded 2-core CPU), as a share of a 256-step constant render's activation (share of spectral energy
+above half-Nyquist; 0.149 for that render), mean of 3 seeds in one interleaved run: boost 4 over 64
+steps with 1/f 81% (0.155); decay power 1.3, 1.4, 1.5 with boost 5 91% (0.148), 91% (0.132), 89%
+(0.126); 1.4 with boost 5 over 48 90% (0.126), with boost 4 over 64 93% (0.123). An earlier 2-seed
+run: boost 6 over 48 with 1/f 89% (0.182), with 1.25 93% (0.163); boosts 7 and 8 with 1.5 lost (79-81%).
+`benchmarks/bench_quality.py` (3 other seeds, interleaved) against seconds on the unloaded CPU (about
+15 steps/s): at 5 s constant 50% (0.071), boost 4 with 1/f 81% (0.153), "fast" 91% (0.126, rounds
+90-92%). Progressive resolution with the same schedule and spectrum, 64 steps at 64 px then 128 px from
+the upscaled image, tied at 90% (0.096, rounds 86-97%) but needs frames upscaled for display; 96 steps
+at 64 px lost (on a CPU loaded to 8 steps/s, 30% at 5 s and 79% at 8 s where "fast" had 73% and 87%).
+The steeper spectrum also raises what a long render reaches: 256 constant steps with it give
+activation 128.6 (high-frequency share 0.120) against 109.2 (0.149) with 1/f, so against that render
+"fast" holds 76% after 72 steps; boosts 3 and 4 decaying over 64-128 steps with decay powers 1.3-1.5
+all gave 76-78% there (3 seeds)."""
+
+DECAY_POWERS = {None: 1.0, "fast": FAST_DECAY_POWER}
+"""Spectrum decay power of the default parameterisation (`param.image`) for each schedule; the widget
+passes the same to its own parameterisation."""
 
 
 def _check_schedule(schedule):
@@ -323,7 +340,7 @@ class Renderer:
             param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)` (plus
                 `channels=` for a model whose images are not RGB), e.g.
                 `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum,
-                with colour decorrelation for RGB).
+                with colour decorrelation for RGB), with the schedule's `DECAY_POWERS` spectrum.
             transforms: list of `Transform`s applied each step. Defaults to
                 `transform.standard_transforms`; `[]` applies none.
             optimizer: "adam", "sgd", "lbfgs" or a Keras optimizer. Defaults to "adam".
@@ -341,8 +358,9 @@ class Renderer:
             octaves: optimise in this many stages of growing size (each 1.4x the last), each
                 starting from the previous result. Defaults to None (one stage).
             init_images: images in [0, 1] to start from instead of noise (keras-vis's seed image).
-            schedule: `"fast"` makes the first steps larger, decaying to the optimizer's own (a good
-                image in fewer steps; the widget's default). Defaults to None (constant steps).
+            schedule: `"fast"` makes the first steps larger, decaying to the optimizer's own, with a
+                steeper default spectrum (a good, clean image in fewer steps; the widget's default).
+                Defaults to None (constant steps).
 
         Returns:
             float32 array (batch, height, width, channels) with the model's channel count (3 for
@@ -378,7 +396,8 @@ class Renderer:
             learning_rate = optimizers_lib.check_learning_rate(learning_rate)
         final_size = self._final_size(size)
         transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
-        factory = param_lib.image if factory is None else factory
+        if factory is None:
+            factory = functools.partial(param_lib.image, decay_power=DECAY_POWERS[schedule])
         stages = self._stages(final_size, steps, octaves)
 
         tap = self._tap(frozenset(objective.layers))
