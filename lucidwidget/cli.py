@@ -265,6 +265,7 @@ def run_render(args):
         callbacks=[] if args.quiet else [ProgressLine()],
         normalize_gradients=args.normalize_gradients,
         octaves=args.octaves,
+        schedule=args.schedule,
     )
     images = result[-1] if thresholds else result
     imaging.save_image(args.output, images, columns=args.columns)
@@ -431,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--preprocess", default=None, metavar="PRESET",
                         help="the input convention of a model file that expects other than RGB in [0, 1]: "
                              f"{PREPROCESS_HELP} (default: none; zoo models have theirs inside)")
+    render.add_argument("--schedule", choices=("fast",), default=None,
+                        help="fast: larger first steps and a smoother spectrum, a good image in fewer steps "
+                             "(the widget's default; default here: constant steps)")
     render.add_argument("--normalize-gradients", action="store_true",
                         help="divide gradients by their standard deviation each step")
     render.add_argument("--diversity", type=float, default=0.0, metavar="W",

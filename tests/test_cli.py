@@ -344,3 +344,14 @@ def test_layer_names_with_a_minus_and_a_dead_unit_note(dead_unit_model, tmp_path
     assert cli.main(["render", "--model", save(dead_unit_model, tmp_path / "dead.keras"), "--objective", "conv:2",
                      "--steps", "10", "--size", "16", "--transforms", "none", "-o", str(tmp_path / "b.png")]) == 0
     assert "note: The objective channel conv:2 stayed at" in capsys.readouterr().err
+
+
+def test_the_fast_schedule_reaches_the_engine(tiny_model_path, tmp_path):
+    sheets = {name: tmp_path / f"{name}.png" for name in ("constant", "fast")}
+    for name, sheet in sheets.items():
+        extra = ["--schedule", "fast"] if name == "fast" else []
+        assert cli.main(["render", "--model", tiny_model_path, "--objective", "conv2:3", "--steps", "4",
+                         "--size", "24", "--seed", "0", "--quiet", "-o", str(sheet), *extra]) == 0
+    assert Image.open(sheets["constant"]).tobytes() != Image.open(sheets["fast"]).tobytes()
+    with pytest.raises(SystemExit):
+        cli.main(["render", "--objective", "conv2:3", "--schedule", "quick"])
