@@ -55,7 +55,7 @@ PROGRESSIVE_SCALE = 0.5
 PROGRESSIVE_STEPS = 64
 """The progressive-resolution candidate: PROGRESSIVE_STEPS "fast" steps (at most half the run) at this
 fraction of the tile side (each about a third of a full-size step's time), then the rest at full size
-from the upscaled image. 64 tied with "fast" at 5 s; 96 lost (`optvis.render.FAST_BOOST`)."""
+from the upscaled image. 64 tied with "fast" at 5 s; 96 lost (`optvis.schedules.FAST_BOOST`)."""
 
 FLAT_STD = 0.02
 """A render whose grey levels vary less than this is flat: the optimisation never got going."""

@@ -26,6 +26,7 @@ from lucidwidget.models.layers import graph_of
 from lucidwidget.optvis import objectives as objectives_lib
 from lucidwidget.optvis import optimizers as optimizers_lib
 from lucidwidget.optvis import param as param_lib
+from lucidwidget.optvis import schedules
 from lucidwidget.optvis import transform as transform_lib
 from lucidwidget.optvis.step import Activations, Plan, Run, fit_to_model
 
@@ -41,43 +42,6 @@ DEFAULT_SIZE = 128
 
 OCTAVE_SCALE = 1.4
 """Size ratio between consecutive octaves of progressive upscaling (the blog seed's octave idea)."""
-
-
-SCHEDULES = (None, "fast")
-"""Step-size schedules `Renderer.render` offers: constant steps, or "fast" (see `FAST_BOOST`)."""
-
-FAST_BOOST = 4.0
-FAST_DECAY_STEPS = 64.0
-FAST_DECAY_POWER = 1.4
-"""The "fast" schedule's first step is FAST_BOOST times the optimizer's own, decaying back by a factor
-e every FAST_DECAY_STEPS steps (`optimizers.Boosted`), and its default FFT spectrum falls as
-1/f**FAST_DECAY_POWER instead of 1/f: Adam moves every Fourier coefficient about equally, so a steeper
-spectrum keeps the larger steps from filling the image with fine noise. Measured with the widget's
-defaults on vgg16-hed block4_conv3:42, one 128 px tile, Adam at 0.05, after 72 steps (about 5 s on an
-unloaded 2-core CPU), as a share of a 256-step constant render's activation (share of spectral energy
-above half-Nyquist; 0.149 for that render), mean of 3 seeds in one interleaved run: boost 4 over 64
-steps with 1/f 81% (0.155); decay power 1.3, 1.4, 1.5 with boost 5 91% (0.148), 91% (0.132), 89%
-(0.126); 1.4 with boost 5 over 48 90% (0.126), with boost 4 over 64 93% (0.123). An earlier 2-seed
-run: boost 6 over 48 with 1/f 89% (0.182), with 1.25 93% (0.163); boosts 7 and 8 with 1.5 lost (79-81%).
-`benchmarks/bench_quality.py` (3 other seeds, interleaved) against seconds on the unloaded CPU (about
-15 steps/s): at 5 s constant 50% (0.071), boost 4 with 1/f 81% (0.153), "fast" 91% (0.126, rounds
-90-92%). Progressive resolution with the same schedule and spectrum, 64 steps at 64 px then 128 px from
-the upscaled image, tied at 90% (0.096, rounds 86-97%) but needs frames upscaled for display; 96 steps
-at 64 px lost (on a CPU loaded to 8 steps/s, 30% at 5 s and 79% at 8 s where "fast" had 73% and 87%).
-The steeper spectrum also raises what a long render reaches: 256 constant steps with it give
-activation 128.6 (high-frequency share 0.120) against 109.2 (0.149) with 1/f, so against that render
-"fast" holds 76% after 72 steps; boosts 3 and 4 decaying over 64-128 steps with decay powers 1.3-1.5
-all gave 76-78% there (3 seeds)."""
-
-DECAY_POWERS = {None: 1.0, "fast": FAST_DECAY_POWER}
-"""Spectrum decay power of the default parameterisation (`param.image`) for each schedule; the widget
-passes the same to its own parameterisation."""
-
-
-def _check_schedule(schedule):
-    if schedule not in SCHEDULES:
-        raise ValueError(f"Unknown schedule. Expected one of {SCHEDULES}. Received: schedule={schedule!r}")
-    return schedule
 
 
 def _factory_key(factory):
@@ -272,8 +236,7 @@ class Renderer:
         if plan is None:
             image_param = self._make_param(factory, size, batch)
             adapter = optimizers_lib.get(optimizer)
-            if schedule == "fast":
-                adapter = optimizers_lib.Boosted(adapter, FAST_BOOST, FAST_DECAY_STEPS)
+            adapter = schedules.scheduled(adapter, schedule)
             plan = Plan(
                 self,
                 objective,
@@ -374,7 +337,7 @@ class Renderer:
             return self._render(
                 self.objective(objective), size, batch, steps, seed, param, transforms,
                 optimizer, learning_rate, thresholds, list(callbacks), normalize_gradients,
-                redirect_relu_steps, octaves, init_images, _check_schedule(schedule),
+                redirect_relu_steps, octaves, init_images, schedules.check_schedule(schedule),
             )
         finally:
             self._busy.release()
@@ -397,7 +360,7 @@ class Renderer:
         final_size = self._final_size(size)
         transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
         if factory is None:
-            factory = functools.partial(param_lib.image, decay_power=DECAY_POWERS[schedule])
+            factory = functools.partial(param_lib.image, decay_power=schedules.DECAY_POWERS[schedule])
         stages = self._stages(final_size, steps, octaves)
 
         tap = self._tap(frozenset(objective.layers))

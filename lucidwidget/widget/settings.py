@@ -18,7 +18,7 @@ import difflib
 import functools
 
 from lucidwidget.optvis import expression, objectives, param, transform
-from lucidwidget.optvis.render import DECAY_POWERS
+from lucidwidget.optvis.schedules import DECAY_POWERS
 
 OBJECTIVE_KINDS = ("channel", "neuron", "deepdream", "class_logit", "random_direction", "expression")
 """The objective menu: one unit's channel, the centre neuron of a channel, a whole layer (DeepDream),
@@ -48,8 +48,8 @@ activation, 5e2 at 0.34 keeping 55%, 1e3 at 0.30 keeping 45%."""
 
 SCHEDULE = "fast"
 """The widget renders with `Renderer.render(schedule="fast")` and that schedule's spectrum decay power
-(`optvis.render.DECAY_POWERS`): larger first steps show a good, clean image sooner (figures in
-benchmarks/bench_quality.py and at `optvis.render.FAST_BOOST`). The steeper spectrum leaves the other
+(`optvis.schedules.DECAY_POWERS`): larger first steps show a good, clean image sooner (figures in
+benchmarks/bench_quality.py and at `optvis.schedules.FAST_BOOST`). The steeper spectrum leaves the other
 modes' defaults as they were: at 256 steps on block4_conv3:42, four tiles correlate 0.051 (0.045 with
 1/f), each keeping more activation (125-130 against 114-120), and a transparent tile's mean opacity is
 0.348 (0.349)."""
