@@ -58,8 +58,8 @@ def _thin(values, limit):
 
 
 def _displayable(images):
-    """Grey + alpha tiles (a grey model's transparency mode) as RGBA; other tiles unchanged."""
-    if images.shape[-1] == 2:
+    """A grey model's tiles (grey, or grey + alpha in transparency mode) as RGB or RGBA; others unchanged."""
+    if images.shape[-1] in (1, 2):
         return np.concatenate([np.repeat(images[..., :1], 3, axis=-1), images[..., 1:]], axis=-1)
     return images
 
@@ -70,8 +70,6 @@ def tile_sheet(images, background="checkerboard") -> np.ndarray:
     RGBA tiles (transparency mode) are first composited over `background` (see `imaging.composite_alpha`).
     """
     rgb = imaging.composite_alpha(_displayable(images), background)
-    if rgb.shape[-1] == 1:                            # a grey model's tiles
-        rgb = np.repeat(rgb, 3, axis=-1)
     rgba = np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=-1)
     return imaging.to_uint8(imaging.tile(rgba, background=0.0))
 
@@ -128,6 +126,12 @@ class _Run:
 
     def on_render_end(self, logs):
         self.warning = logs["warning"]
+
+    @property
+    def note(self):
+        """What a finished render needs said: an objective that never moved, or a unit that stayed off."""
+        last = self.values[-1] if self.values else None
+        return self.warning or settings_lib.never_on(self.settings, last, self.step)
 
     @property
     def gif_frames(self):
@@ -331,9 +335,7 @@ class RenderWorker:
             others = [entry for entry in self.history if entry["settings"] != run.settings]
             self.history = [self._history_entry(run, images)] + others[:MAX_HISTORY - 1]
         self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
-                     history=list(self.history),
-                     error=run.warning or settings_lib.never_on(run.settings, run.values[-1] if run.values else None,
-                                                                run.step))
+                     history=list(self.history), error=run.note)
 
     def _history_entry(self, run, images):
         return {
