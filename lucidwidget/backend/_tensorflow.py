@@ -1,0 +1,51 @@
+"""TensorFlow: `tf.function` around a `tf.while_loop` that captures the variables and updates them in
+place, `tf.GradientTape`, concrete-function shapes."""
+
+import tensorflow as tf
+
+
+def value_and_grad(fn, wrt, state=()):
+    """`g(*args) -> (value, grads)`: `fn(*args)` and its gradient with respect to the variables `wrt`.
+
+    `state` lists other variables `fn` may update; TensorFlow updates them in place.
+    """
+    wrt = list(wrt)
+
+    def wrapped(*args):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([v.value for v in wrt])
+            value = fn(*args)
+        return value, tape.gradient(value, [v.value for v in wrt])
+
+    return wrapped
+
+
+def compile_loop(step, variables, max_count, jit_compile=False):
+    """One compiled call runs `count` (<= `max_count`) steps of `step(index, *args) -> value`; the
+    graph captures `variables` and updates them in place. Returns the per-step values; `loop.traces`
+    counts traces."""
+
+    def run(count, first, *args):
+        loop.traces += 1
+
+        def body(i, outputs):
+            return i + 1, outputs.write(i, tf.cast(step(first + i, *args), tf.float32))
+
+        _, outputs = tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), tf.TensorArray(tf.float32, size=count)))
+        return outputs.stack()
+
+    compiled = tf.function(run, jit_compile=jit_compile)
+
+    def loop(count, first, *args):
+        return compiled(tf.constant(count, tf.int32), tf.constant(first, tf.int32), *args)
+
+    loop.traces = 0
+    return loop
+
+
+def eval_shape(fn, *specs):
+    """Output shapes of `fn` on inputs of `specs` ((shape, dtype) pairs), without running it."""
+    concrete = tf.function(fn, autograph=False).get_concrete_function(
+        *[tf.TensorSpec(shape, dtype) for shape, dtype in specs]
+    )
+    return tf.nest.map_structure(lambda t: tuple(t.shape), concrete.structured_outputs)

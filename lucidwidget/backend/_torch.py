@@ -1,0 +1,44 @@
+"""PyTorch: eager autograd; the loop is a Python loop of steps on the tensors' device."""
+
+import keras
+import torch
+
+
+def value_and_grad(fn, wrt, state=()):
+    """`g(*args) -> (value, grads)`: `fn(*args)` and its gradient with respect to the variables `wrt`.
+
+    `state` lists other variables `fn` may update; PyTorch updates them in place.
+    """
+    wrt = list(wrt)
+
+    def wrapped(*args):
+        params = [v.value for v in wrt]
+        with torch.enable_grad():
+            value = fn(*args)
+            grads = torch.autograd.grad(value, params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        return value.detach(), grads
+
+    return wrapped
+
+
+def compile_loop(step, variables, max_count, jit_compile=None):
+    """Runs `count` steps of `step(index, *args) -> value` eagerly (the variables update in place) and
+    returns the values as one vector. Nothing is compiled: `loop.traces` is 1 once it has run."""
+
+    def loop(count, first, *args):
+        loop.traces = 1
+        values = [torch.as_tensor(step(first + i, *args), dtype=torch.float32).detach().reshape(())
+                  for i in range(int(count))]
+        return torch.stack(values)
+
+    loop.traces = 0
+    return loop
+
+
+def eval_shape(fn, *specs):
+    """Output shapes of `fn` on inputs of `specs` ((shape, dtype) pairs), run on zeros without gradients."""
+    inputs = [keras.ops.zeros(shape, dtype) for shape, dtype in specs]
+    with torch.no_grad():
+        outputs = fn(*inputs)
+    return keras.tree.map_structure(lambda t: tuple(t.shape), outputs)
