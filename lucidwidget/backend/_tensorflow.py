@@ -1,7 +1,13 @@
 """TensorFlow: `tf.function` around a `tf.while_loop` that captures the variables and updates them in
 place, `tf.GradientTape`, concrete-function shapes."""
 
+import keras
 import tensorflow as tf
+
+
+def _resource(variable):
+    """The `tf.Variable` behind a `keras.Variable` (a `tf.Variable` is its own)."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
 
 
 def value_and_grad(fn, wrt, state=()):
@@ -9,13 +15,13 @@ def value_and_grad(fn, wrt, state=()):
 
     `state` lists other variables `fn` may update; TensorFlow updates them in place.
     """
-    wrt = list(wrt)
+    wrt = [_resource(v) for v in wrt]
 
     def wrapped(*args):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch([v.value for v in wrt])
+            tape.watch(wrt)
             value = fn(*args)
-        return value, tape.gradient(value, [v.value for v in wrt])
+        return value, tape.gradient(value, wrt)
 
     return wrapped
 

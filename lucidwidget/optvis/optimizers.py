@@ -2,8 +2,9 @@
 optimizer alike.
 
 The render loop builds an adapter once (eagerly), calls `apply` inside its compiled step, and between
-runs calls `reset` and `set_learning_rate`. Those two only assign to existing variables, so a
-`tf.function` that captured the optimizer never retraces.
+runs calls `reset` and `set_learning_rate`. Those two only assign to existing variables (`variables`,
+which the compiled loop updates), so a loop compiled with the optimizer never recompiles. Everything
+is written with `keras.ops`, so it runs on every Keras backend.
 
     opt = optimizers.get("lbfgs")
     opt.build(image_param.variables)
@@ -16,7 +17,7 @@ import difflib
 import math
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from lucidwidget.optvis.knobs import is_number
 
@@ -61,7 +62,7 @@ def normalize_gradients(grads):
     Returns:
         A list of tensors of the same shapes.
     """
-    return [g if g is None else g / (tf.math.reduce_std(g) + NORMALIZE_EPSILON) for g in grads]
+    return [g if g is None else g / (ops.std(g) + NORMALIZE_EPSILON) for g in grads]
 
 
 def check_learning_rate(learning_rate) -> float:
@@ -74,13 +75,19 @@ def check_learning_rate(learning_rate) -> float:
 class Optimizer:
     """What the render loop needs from an optimizer.
 
-    Subclasses create their state in `build` (eagerly), update variables in `apply` (traceable), and
-    restore a fresh state in `reset` by assignment only.
+    Subclasses create their state in `build` (eagerly) as `keras.Variable`s listed by `variables`,
+    update them and the parameters in `apply` (traceable), and restore a fresh state in `reset` by
+    assignment only.
     """
 
     name = "optimizer"
 
     def build(self, variables):
+        raise NotImplementedError
+
+    @property
+    def variables(self) -> list:
+        """The optimizer's own state variables (built), which `apply` may update."""
         raise NotImplementedError
 
     def apply(self, grads, variables):
@@ -137,7 +144,7 @@ class KerasOptimizer(Optimizer):
 
     def _learning_rate_variable(self):
         learning_rate = self._optimizer.learning_rate
-        return learning_rate if isinstance(learning_rate, (keras.Variable, tf.Variable)) else None
+        return learning_rate if isinstance(learning_rate, keras.Variable) else None
 
     def build(self, variables):
         variables = list(variables)
@@ -151,8 +158,12 @@ class KerasOptimizer(Optimizer):
         self._built_on = [id(v) for v in variables]
         learning_rate = self._learning_rate_variable()
         self._fresh_values = [
-            (v, tf.identity(tf.convert_to_tensor(v))) for v in self._optimizer.variables if v is not learning_rate
+            (v, ops.convert_to_numpy(v)) for v in self._optimizer.variables if v is not learning_rate
         ]
+
+    @property
+    def variables(self):
+        return list(self._optimizer.variables)
 
     def apply(self, grads, variables):
         self._optimizer.apply(grads, variables)
@@ -168,15 +179,15 @@ class KerasOptimizer(Optimizer):
 
     @property
     def learning_rate(self) -> float:
-        return float(tf.convert_to_tensor(self._optimizer.learning_rate))
+        return float(ops.convert_to_numpy(self._optimizer.learning_rate))
 
     @property
     def iterations(self) -> int:
-        return int(tf.convert_to_tensor(self._optimizer.iterations))
+        return int(ops.convert_to_numpy(self._optimizer.iterations))
 
 
 class LBFGS(Optimizer):
-    """Limited-memory BFGS over all variables at once, entirely in TensorFlow ops.
+    """Limited-memory BFGS over all variables at once, entirely in `keras.ops`.
 
     The variables are treated as one flat vector x. Each step stores the pair s = x - x_prev,
     y = g - g_prev in a ring buffer (pairs failing the curvature test are skipped), computes the
@@ -211,7 +222,9 @@ class LBFGS(Optimizer):
         self.initial_step_rms = float(initial_step_rms)
         self.max_step_rms = None if max_step_rms is None else float(max_step_rms)
         self._initial_learning_rate = check_learning_rate(learning_rate)
-        self._learning_rate = tf.Variable(self._initial_learning_rate, trainable=False, dtype=tf.float32)
+        self._learning_rate = keras.Variable(self._initial_learning_rate, trainable=False, dtype="float32",
+                                             name="learning_rate")
+        self._state = ()
         self._built_on = None
 
     def build(self, variables):
@@ -221,71 +234,81 @@ class LBFGS(Optimizer):
         self._sizes = [math.prod(v.shape) for v in variables]
         size, m = sum(self._sizes), self.history
 
-        def zeros(shape, dtype=tf.float32):
-            return tf.Variable(tf.zeros(shape, dtype), trainable=False)
+        def zeros(shape, dtype="float32"):
+            return keras.Variable(ops.zeros(shape, dtype), trainable=False, dtype=dtype)
 
         self._s, self._y, self._rho = zeros((m, size)), zeros((m, size)), zeros((m,))
         self._x_prev, self._g_prev = zeros((size,)), zeros((size,))
         self._gamma = zeros(())
-        self._head, self._pairs, self._steps = zeros((), tf.int32), zeros((), tf.int32), zeros((), tf.int32)
+        self._head, self._pairs, self._steps = zeros((), "int32"), zeros((), "int32"), zeros((), "int32")
         self._state = (self._s, self._y, self._rho, self._x_prev, self._g_prev, self._gamma,
                        self._head, self._pairs, self._steps)
         self._built_on = [id(v) for v in variables]
 
+    @property
+    def variables(self):
+        return [*self._state, self._learning_rate]
+
     @staticmethod
     def _flatten(values):
-        return tf.concat([tf.reshape(tf.cast(tf.convert_to_tensor(v), tf.float32), [-1]) for v in values], 0)
+        return ops.concatenate([ops.reshape(ops.cast(v, "float32"), [-1]) for v in values], 0)
 
     def _remember(self, x, g):
         """Pushes the pair (x - x_prev, g - g_prev) when it passes the curvature test; branch-free."""
-        s, y = x - self._x_prev, g - self._g_prev
-        sy, yy = tf.tensordot(s, y, 1), tf.tensordot(y, y, 1)
-        accept = (self._steps > 0) & (sy > CURVATURE_EPSILON * tf.norm(s) * tf.norm(y)) & (yy > 0)
-        head = self._head
-        rows = [[head]]
-        self._s.scatter_nd_update(rows, [tf.where(accept, s, tf.gather(self._s, head))])
-        self._y.scatter_nd_update(rows, [tf.where(accept, y, tf.gather(self._y, head))])
-        safe_sy = tf.where(accept, sy, 1.0)
-        self._rho.scatter_nd_update(rows, [tf.where(accept, 1.0 / safe_sy, tf.gather(self._rho, head))])
-        self._gamma.assign(tf.where(accept, safe_sy / tf.where(accept, yy, 1.0), self._gamma))
-        taken = tf.cast(accept, tf.int32)
+        s_rows, y_rows, rho, x_prev, g_prev, gamma, head, pairs, steps = (
+            ops.convert_to_tensor(v) for v in self._state)
+        s, y = x - x_prev, g - g_prev
+        sy, yy = ops.dot(s, y), ops.dot(y, y)
+        accept = (steps > 0) & (sy > CURVATURE_EPSILON * ops.norm(s) * ops.norm(y)) & (yy > 0)
+        row = ops.logical_and(ops.equal(ops.arange(self.history, dtype="int32"), head), accept)
+        safe_sy = ops.where(accept, sy, 1.0)
+        self._s.assign(ops.where(row[:, None], s[None], s_rows))
+        self._y.assign(ops.where(row[:, None], y[None], y_rows))
+        self._rho.assign(ops.where(row, 1.0 / safe_sy, rho))
+        self._gamma.assign(ops.where(accept, safe_sy / ops.where(accept, yy, 1.0), gamma))
+        taken = ops.cast(accept, "int32")
         self._head.assign((head + taken) % self.history)
-        self._pairs.assign(tf.minimum(self._pairs + taken, self.history))
+        self._pairs.assign(ops.minimum(pairs + taken, self.history))
 
     def _inverse_hessian_times(self, g):
         """Two-loop recursion: H g from the stored pairs (empty slots have rho = 0 and do nothing)."""
-        newest_first = [(self._head - 1 - i) % self.history for i in range(self.history)]
+        s_rows, y_rows, rho, gamma, head, pairs = (
+            ops.convert_to_tensor(v) for v in (self._s, self._y, self._rho, self._gamma, self._head, self._pairs))
+        newest_first = [(head - 1 - i) % self.history for i in range(self.history)]
         q, alphas = g, []
         for j in newest_first:
-            alpha = tf.gather(self._rho, j) * tf.tensordot(tf.gather(self._s, j), q, 1)
-            q -= alpha * tf.gather(self._y, j)
+            alpha = ops.take(rho, j) * ops.dot(ops.take(s_rows, j, axis=0), q)
+            q = q - alpha * ops.take(y_rows, j, axis=0)
             alphas.append(alpha)
-        rms = tf.sqrt(tf.reduce_mean(tf.square(g)))
-        no_history_gamma = tf.math.divide_no_nan(self.initial_step_rms, rms)
-        r = tf.where(self._pairs > 0, self._gamma, no_history_gamma) * q
+        rms = ops.sqrt(ops.mean(ops.square(g)))
+        no_history_gamma = ops.where(rms > 0, self.initial_step_rms / ops.maximum(rms, 1e-30), 0.0)
+        r = ops.where(pairs > 0, gamma, no_history_gamma) * q
         for j, alpha in zip(reversed(newest_first), reversed(alphas)):
-            beta = tf.gather(self._rho, j) * tf.tensordot(tf.gather(self._y, j), r, 1)
-            r += (alpha - beta) * tf.gather(self._s, j)
+            beta = ops.take(rho, j) * ops.dot(ops.take(y_rows, j, axis=0), r)
+            r = r + (alpha - beta) * ops.take(s_rows, j, axis=0)
         return r
 
     def apply(self, grads, variables):
         variables = list(variables)
-        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        grads = [ops.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         x, g = self._flatten(variables), self._flatten(grads)
         self._remember(x, g)
-        step = -self._learning_rate * self._inverse_hessian_times(g)
+        step = -ops.convert_to_tensor(self._learning_rate) * self._inverse_hessian_times(g)
         if self.max_step_rms is not None:
             limit = self.max_step_rms * math.sqrt(sum(self._sizes))
-            step *= tf.minimum(1.0, tf.math.divide_no_nan(limit, tf.norm(step)))
-        for variable, piece in zip(variables, tf.split(step, self._sizes)):
-            variable.assign_add(tf.cast(tf.reshape(piece, variable.shape), variable.dtype))
+            norm = ops.norm(step)
+            step = step * ops.minimum(1.0, ops.where(norm > 0, limit / ops.maximum(norm, 1e-30), 0.0))
+        offsets = [sum(self._sizes[:i]) for i in range(len(self._sizes) + 1)]
+        for variable, start, stop in zip(variables, offsets, offsets[1:]):
+            piece = ops.reshape(step[start:stop], variable.shape)
+            variable.assign(variable + ops.cast(piece, variable.dtype))
         self._x_prev.assign(x)
         self._g_prev.assign(g)
-        self._steps.assign_add(1)
+        self._steps.assign(ops.convert_to_tensor(self._steps) + 1)
 
     def reset(self):
-        for variable in getattr(self, "_state", ()):
-            variable.assign(tf.zeros_like(variable))
+        for variable in self._state:
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
         self._learning_rate.assign(self._initial_learning_rate)
 
     def set_learning_rate(self, learning_rate):
@@ -293,11 +316,11 @@ class LBFGS(Optimizer):
 
     @property
     def learning_rate(self) -> float:
-        return float(self._learning_rate.numpy())
+        return float(ops.convert_to_numpy(self._learning_rate))
 
     @property
     def iterations(self) -> int:
-        return int(self._steps.numpy()) if self._built_on is not None else 0
+        return int(ops.convert_to_numpy(self._steps)) if self._built_on is not None else 0
 
 
 class Boosted(Optimizer):
@@ -320,9 +343,9 @@ class Boosted(Optimizer):
             raise TypeError(f"Expected an Optimizer adapter to boost. Received: optimizer={optimizer!r}")
         self.wrapped = optimizer
         self.name = f"boosted {optimizer.name}"
-        self._boost = tf.Variable(1.0, trainable=False, name="boost")
-        self._decay_steps = tf.Variable(1.0, trainable=False, name="decay_steps")
-        self._step = tf.Variable(0.0, trainable=False, name="boost_step")
+        self._boost = keras.Variable(1.0, trainable=False, dtype="float32", name="boost")
+        self._decay_steps = keras.Variable(1.0, trainable=False, dtype="float32", name="decay_steps")
+        self._step = keras.Variable(0.0, trainable=False, dtype="float32", name="boost_step")
         self.set_schedule(boost, decay_steps)
 
     def set_schedule(self, boost, decay_steps):
@@ -337,13 +360,18 @@ class Boosted(Optimizer):
     def build(self, variables):
         self.wrapped.build(variables)
 
+    @property
+    def variables(self):
+        return [*self.wrapped.variables, self._boost, self._decay_steps, self._step]
+
     def apply(self, grads, variables):
-        scale = 1.0 + (self._boost - 1.0) * tf.exp(-self._step / self._decay_steps)
-        before = [tf.identity(v) for v in variables]
+        boost, decay_steps, step = (ops.convert_to_tensor(v) for v in (self._boost, self._decay_steps, self._step))
+        scale = 1.0 + (boost - 1.0) * ops.exp(-step / decay_steps)
+        before = [ops.copy(v) for v in variables]
         self.wrapped.apply(grads, variables)
         for variable, old in zip(variables, before):
             variable.assign(old + scale * (variable - old))
-        self._step.assign_add(1.0)
+        self._step.assign(step + 1.0)
 
     def reset(self):
         self.wrapped.reset()

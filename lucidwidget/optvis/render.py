@@ -4,10 +4,11 @@
 the compiled step: the parameterisation (its variables), the optimizer (its slots), the transforms'
 and the objective's signatures and the activation tap. Everything a slider changes between runs (the
 channel, objective weights, transform strengths, learning rate, seed) is fed to the compiled step as
-tensors or assigned to existing variables, so those changes reuse the plan without a retrace.
+tensors or assigned to existing variables, so those changes reuse the plan without a recompile.
 
-Steps run in chunks inside one compiled `tf.while_loop`: the image stays on the device and only the
-per-step objective values, plus the frames a callback asks for, are copied to the host.
+Steps run in chunks inside one compiled loop (`lucidwidget.backend`: a `tf.while_loop` on TensorFlow,
+a `lax.while_loop` under `jax.jit` on JAX, eager steps on PyTorch): the image stays on the device and
+only the per-step objective values, plus the frames a callback asks for, are copied to the host.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 import warnings
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from lucidwidget.models import FeatureTap, load_model, preprocessing, visualizable_layers
 from lucidwidget.models.inputs import ImageInput, check_input_values, find_image_input, infer_fixed_size
@@ -28,7 +29,7 @@ from lucidwidget.optvis import optimizers as optimizers_lib
 from lucidwidget.optvis import param as param_lib
 from lucidwidget.optvis import schedules
 from lucidwidget.optvis import transform as transform_lib
-from lucidwidget.optvis.step import Activations, Plan, Run, fit_to_model
+from lucidwidget.optvis.step import Activations, CompiledLoop, RunSettings, fit_to_model
 
 DEFAULT_STEPS = 256
 """Optimizer steps when neither `steps` nor `thresholds` say otherwise (Lucid's default)."""
@@ -72,10 +73,10 @@ def _image_size(size, default):
 
 
 def _resize(images, size):
-    images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
-    if images.shape.rank == 3:
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
         images = images[None]
-    return tf.clip_by_value(tf.image.resize(images, size, method="bilinear", antialias=True), 0.0, 1.0)
+    return ops.clip(ops.image.resize(images, size, interpolation="bilinear", antialias=True), 0.0, 1.0)
 
 
 class Renderer:
@@ -93,7 +94,8 @@ class Renderer:
             images (with the model's channel count). Defaults to None (the model takes [0, 1]).
         inputs: values of a several-input model's other inputs by input name, one example each (e.g.
             `{"meta": np.array([...])}`), used for every image. Defaults to None (zeros).
-        jit_compile: compile steps with XLA. Defaults to False (see benchmarks/ for when it pays).
+        jit_compile: on TensorFlow, compile steps with XLA. Defaults to False (see benchmarks/ for
+            when it pays). JAX always compiles with XLA; PyTorch runs eagerly.
 
     Example:
         >>> renderer = Renderer("vgg16-hed")
@@ -110,12 +112,16 @@ class Renderer:
         self._size_known = graph_of(self.model) is not None
         self._size_error = None
         self.inputs = check_input_values(self.model, self._image_input, inputs)
-        self.trace_count = 0
         self._plans = {}
         self._taps = {}
         self._layers = None
         self._cancel = threading.Event()
         self._busy = threading.Lock()
+
+    @property
+    def trace_count(self):
+        """How many times a render loop was compiled: a new structure adds one, a slider change none."""
+        return sum(plan.traces for plan in self._plans.values())
 
     @property
     def layers(self):
@@ -193,8 +199,8 @@ class Renderer:
         one image, with the model's channel count (and its size, for a fixed-size model).
         """
         objective = self.objective(objective)
-        images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
-        if images.shape.rank == 3:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 3:
             images = images[None]
         self._check_channels(images.shape[-1], "images.shape[-1]")
         fixed = self.input_size
@@ -204,6 +210,7 @@ class Renderer:
                 f"Received: images.shape={tuple(images.shape)}"
             )
         tap = self._tap(frozenset(objective.layers))
+        images = ops.convert_to_tensor(images)
         model_input = fit_to_model(images, self.preprocess)
         return float(objective(Activations(tap.read(model_input), model_input, images)))
 
@@ -237,15 +244,16 @@ class Renderer:
             image_param = self._make_param(factory, size, batch)
             adapter = optimizers_lib.get(optimizer)
             adapter = schedules.scheduled(adapter, schedule)
-            plan = Plan(
-                self,
+            plan = CompiledLoop(
                 objective,
                 transforms,
                 image_param,
                 adapter,
                 self._tap(frozenset(objective.layers)),
-                normalize_gradients,
-                redirect,
+                preprocess=self.preprocess,
+                normalize_gradients=normalize_gradients,
+                redirect=redirect,
+                jit_compile=self.jit_compile,
             )
             self._plans[key] = plan
         return plan
@@ -369,10 +377,10 @@ class Renderer:
 
         watch = _StillWatch()
         callbacks = [watch, *callbacks]
-        run = Run(
-            objective_knobs=[tf.constant(k) for k in objective.knobs],
-            transform_knobs=[tf.constant(k) for t in transforms for k in t.knobs],
-            redirect_until=tf.constant(redirect_relu_steps),
+        run = RunSettings(
+            objective_knobs=[ops.convert_to_tensor(k) for k in objective.knobs],
+            transform_knobs=[ops.convert_to_tensor(k) for t in transforms for k in t.knobs],
+            redirect_until=ops.convert_to_tensor(redirect_relu_steps, dtype="int32"),
             thresholds=thresholds,
             callbacks=callbacks,
             frame_callbacks=[c for c in callbacks if getattr(c, "frame_interval", None) is not None],
@@ -387,7 +395,7 @@ class Renderer:
             plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
                               redirect=redirect_relu_steps > 0, schedule=schedule)
             plan.param.reset(seed)
-            plan.rng.reset_from_seed(seed if seed is not None else np.random.default_rng().integers(2**62))
+            plan.seed(seed if seed is not None else int(np.random.default_rng().integers(2**31)))
             plan.optimizer.reset()
             if learning_rate is not None:
                 plan.optimizer.set_learning_rate(learning_rate)
@@ -395,7 +403,7 @@ class Renderer:
                 plan.param.assign_image(_resize(images, stage_size))
             done, value, cancelled, stage_kept, last = self._run_stage(plan, run, done, done + stage_steps)
             kept += stage_kept
-            images = (plan.param() if last is None else last).numpy()
+            images = last if last is not None else ops.convert_to_numpy(plan.param())
             if cancelled:
                 break
 
@@ -431,7 +439,7 @@ class Renderer:
     def _run_stage(self, plan, run, step, end):
         """Runs steps (step, end] in compiled chunks.
 
-        Returns (steps done, last value, cancelled, kept images, last image tensor or None).
+        Returns (steps done, last value, cancelled, kept images, last image array or None).
         """
         kept, value, image = [], float("nan"), None
         next_frame = {id(c): 0.0 for c in run.frame_callbacks}
@@ -442,10 +450,7 @@ class Renderer:
             due_in = min(next_frame.values()) - time.monotonic() if next_frame else None
             count = run.chunk_length(step, end, seconds_per_step, due_in)
             began = time.perf_counter()
-            values, image = plan.run_chunk(
-                tf.constant(count), tf.constant(step), run.objective_knobs, run.transform_knobs, run.redirect_until
-            )
-            values = values.numpy()
+            values = plan.run(count, step, run)
             elapsed = time.perf_counter() - began
             if seconds_per_step is not None or step > 0:
                 seconds_per_step = elapsed / count
@@ -462,15 +467,15 @@ class Renderer:
                 _call(run.callbacks, "on_step_end", step + offset,
                       {"objective": value, "steps_per_sec": steps_per_sec})
             step += count
-            if run.thresholds is not None and step in run.thresholds:
-                kept.append(image.numpy())
             now = time.monotonic()
+            keep = run.thresholds is not None and step in run.thresholds
             due = [c for c in run.frame_callbacks if step == end or now >= next_frame[id(c)]]
-            if due:
-                frame = image.numpy()
-                for callback in due:
-                    next_frame[id(callback)] = now + callback.frame_interval
-                    callback.on_frame(step, frame)
+            image = ops.convert_to_numpy(plan.param()) if keep or due else None
+            if keep:
+                kept.append(image)
+            for callback in due:
+                next_frame[id(callback)] = now + callback.frame_interval
+                callback.on_frame(step, image)
         return step, value, False, kept, image
 
 

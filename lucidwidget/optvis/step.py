@@ -1,8 +1,9 @@
-"""The compiled optimisation step that `Renderer` caches per structure.
+"""The compiled optimisation loop that `Renderer` caches per structure.
 
-A `Plan` holds the stateful objects its `tf.function` captured (the parameterisation's variables,
-the optimizer's slots, a random generator) together with the templates whose signatures it was
-traced for. Knob values arrive as tensor arguments, so a plan serves every run of its structure.
+A `CompiledLoop` holds the stateful objects its compiled loop updates (the parameterisation's
+variables, the optimizer's slots, a seed generator) together with the templates whose signatures it
+was compiled for. Knob values arrive as tensor arguments, so one loop serves every run of its
+structure. `lucidwidget.backend` compiles it for the backend Keras runs on.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import tensorflow as tf
+import keras
+from keras import ops
 
+from lucidwidget import backend
 from lucidwidget.optvis import optimizers as optimizers_lib
 from lucidwidget.optvis import param as param_lib
 from lucidwidget.optvis import transform as transform_lib
@@ -43,7 +46,7 @@ class Activations:
 
     def units(self, name, index):
         if name in self._special:
-            return tf.gather(self._special[name], index, axis=-1)
+            return ops.take(self._special[name], index, axis=-1)
         self._check(name)
         return self._reading.units(name, index)
 
@@ -61,12 +64,12 @@ def fit_to_model(images, preprocess):
 
 
 @dataclasses.dataclass
-class Run:
+class RunSettings:
     """What stays fixed during one render: knob tensors, thresholds and callbacks."""
 
     objective_knobs: list
     transform_knobs: list
-    redirect_until: tf.Tensor
+    redirect_until: object
     thresholds: list | None
     callbacks: list
     frame_callbacks: list
@@ -83,67 +86,79 @@ class Run:
         return min(count, upcoming[0] - step) if upcoming else count
 
 
-class Plan:
-    """One compiled optimisation step and the stateful objects it captured."""
+class CompiledLoop:
+    """One compiled optimisation loop and the stateful objects it updates.
 
-    def __init__(self, renderer, objective, transforms, image_param, optimizer, tap, normalize_gradients, redirect):
-        """Builds the optimizer's slots for the param's variables and wraps the step in `tf.function`.
+    Args:
+        objective, transforms: the templates it is compiled for (their knobs are arguments).
+        image_param: the `ImageParam` optimised.
+        optimizer: an `optimizers.Optimizer` adapter; built here for the param's variables.
+        tap: the `FeatureTap` reading the objective's layers.
+        preprocess: the user's preprocessing function, or None.
+        normalize_gradients: divide gradients by their standard deviation.
+        redirect: compile Lucid's redirected ReLU gradient in, switched on for the first
+            `redirect_until` steps of a run. Without it every ReLU is the layer's own, so the backend
+            can fuse each convolution with its bias and ReLU.
+        jit_compile: TensorFlow only: compile with XLA (JAX always does; PyTorch runs eagerly).
+    """
 
-        `redirect` compiles Lucid's redirected ReLU gradient in, switched on for the first
-        `redirect_until` steps of a run. Without it every ReLU is the layer's own, which lets
-        TensorFlow fuse each convolution with its bias and ReLU.
-        """
+    def __init__(self, objective, transforms, image_param, optimizer, tap, *, preprocess=None,
+                 normalize_gradients=False, redirect=False, jit_compile=False):
         self.objective = objective
         self.transforms = list(transforms)
         self.param = image_param
         self.optimizer = optimizer
         self.tap = tap
-        self.rng = tf.random.Generator.from_seed(0)
+        self.rng = keras.random.SeedGenerator(0)
         self._collapse_alpha = transform_lib.collapse_alpha_random(background=param_lib.random_background)
         # The model sees a window the size of the image (for a fixed-size model, its input size):
         # padding only supplies what the random transforms move into view (Lucid's cropping jitter
         # does the same), so the model's work per step does not grow with the padding and nothing
         # is ever resized.
         self._window = tuple(image_param.shape[1:3])
-        self.optimizer.build(self.param.variables)
-        self._renderer = renderer
+        self._preprocess = preprocess
         self._normalize = normalize_gradients
         self._redirect = redirect
-        self.run_chunk = tf.function(self._run_chunk, jit_compile=renderer.jit_compile)
+        self.optimizer.build(self.param.variables)
+        self._gradient = backend.value_and_grad(self._loss, self.param.variables, [self.rng.state])
+        state = [*self.param.variables, *self.optimizer.variables, self.rng.state]
+        self.loop = backend.compile_loop(self._step, state, MAX_CHUNK_STEPS, jit_compile=jit_compile)
+
+    @property
+    def traces(self):
+        """How many times the loop was compiled (a slider change must not add one)."""
+        return self.loop.traces
+
+    def seed(self, seed):
+        """Restarts the random transforms' stream from `seed`."""
+        self.rng.state.assign(ops.convert_to_tensor([seed % 2**31, 0], dtype=self.rng.state.dtype))
 
     def _model_input(self, image, transform_knobs):
         x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs, window=self._window)
         if x.shape[-1] == self.tap.channels + 1:      # alpha not composited by the user's transforms
             x = self._collapse_alpha(x, self.rng)
-        return fit_to_model(x, self._renderer.preprocess)
+        return fit_to_model(x, self._preprocess)
+
+    def _loss(self, step, objective_knobs, transform_knobs, redirect_until):
+        image = self.param()
+        model_input = self._model_input(image, transform_knobs)
+        redirect = ops.less(step, redirect_until) if self._redirect else False
+        reading = self.tap.read(model_input, redirect_relu=redirect)
+        value = self.objective.fn(Activations(reading, model_input, image), *objective_knobs)
+        return -ops.cast(value, "float32")
 
     def _step(self, step, objective_knobs, transform_knobs, redirect_until):
-        with tf.GradientTape() as tape:
-            image = self.param()
-            model_input = self._model_input(image, transform_knobs)
-            reading = self.tap.read(model_input, redirect_relu=self._redirect and step < redirect_until)
-            value = tf.cast(self.objective.fn(Activations(reading, model_input, image), *objective_knobs),
-                            tf.float32)
-            loss = -value
         # Fused convolution + ReLU kernels turn NaN into 0, so a diverged image can leave the value
-        # finite: report such a step as NaN, for the renderer to stop.
-        value = tf.where(tf.reduce_all(tf.math.is_finite(image)), value, float("nan"))
-        grads = tape.gradient(loss, self.param.variables)
+        # finite: report a step whose parameters are not finite as NaN, for the renderer to stop.
+        finite = ops.all(ops.stack([ops.all(ops.isfinite(v)) for v in self.param.variables]))
+        loss, grads = self._gradient(step, objective_knobs, transform_knobs, redirect_until)
         if self._normalize:
             grads = optimizers_lib.normalize_gradients(grads)
         self.optimizer.apply(grads, self.param.variables)
-        return value
+        return ops.where(finite, -loss, float("nan"))
 
-    def _run_chunk(self, count, first_step, objective_knobs, transform_knobs, redirect_until):
-        self._renderer.trace_count += 1
-
-        def body(i, values):
-            value = self._step(first_step + i, objective_knobs, transform_knobs, redirect_until)
-            return i + 1, values.write(i, value)
-
-        _, values = tf.while_loop(
-            lambda i, _: i < count,
-            body,
-            (tf.constant(0), tf.TensorArray(tf.float32, size=count)),
-        )
-        return values.stack(), self.param()
+    def run(self, count, first, settings):
+        """Runs steps `first + 1 .. first + count` in one compiled call; returns their objective values."""
+        values = self.loop(count, first, settings.objective_knobs, settings.transform_knobs,
+                           settings.redirect_until)
+        return ops.convert_to_numpy(values)
