@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from lucidwidget import backend
 from lucidwidget.errors import user_message
 
 
@@ -14,13 +14,19 @@ def raised_by(function, *args):
     return info.value
 
 
+def compiled(function):
+    """`function(x)` run as the step of the backend's compiled loop."""
+    loop = backend.compile_loop(lambda _, x: keras.ops.sum(function(x)), [], 1)
+    return lambda x: loop(1, 0, x)
+
+
 def test_an_error_inside_a_compiled_step_keeps_only_its_sentence():
-    @tf.function
     def step(x):
         raise ValueError("Expected a channel in [0, 3]. Received: channel=9")
 
-    error = raised_by(step, tf.zeros((1,)))
-    assert "in user code" in str(error)
+    error = raised_by(compiled(step), np.zeros((1,), np.float32))
+    if backend.name == "tensorflow":
+        assert "in user code" in str(error)
     assert user_message(error) == "Expected a channel in [0, 3]. Received: channel=9"
 
 
@@ -28,8 +34,8 @@ def test_a_keras_layer_error_loses_its_wrapping_paths_and_colour_codes():
     dense = keras.layers.Dense(3, name="head")
     dense.build((None, 4))
     eager = raised_by(dense, np.zeros((1, 5), np.float32))
-    compiled = raised_by(tf.function(dense), tf.zeros((1, 5)))
-    for error in (eager, compiled):
+    in_loop = raised_by(compiled(dense), np.zeros((1, 5), np.float32))
+    for error in (eager, in_loop):
         message = user_message(error)
         assert "expected axis -1 of input shape to have value 4" in message
         assert "\x1b[" not in message and 'File "' not in message and ".py" not in message

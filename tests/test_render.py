@@ -7,7 +7,6 @@ import threading
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import lucidwidget as lw
 from lucidwidget.optvis import objectives, param, transform
@@ -276,7 +275,7 @@ def channel_above_layer(layer, n_channel, weight):
 
     def inner(T):
         acts = T(layer)
-        return tf.reduce_mean(acts[..., n_channel]) - weight * tf.reduce_mean(acts)
+        return keras.ops.mean(acts[..., n_channel]) - weight * keras.ops.mean(acts)
 
     return inner
 
