@@ -177,7 +177,7 @@ def test_unknown_names_and_bad_values_raise_clear_errors():
     with pytest.raises(TypeError, match="Received: optimizer=3"):
         optimizers.get(3)
     for bad in (0, -0.1, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="positive, finite learning rate"):
+        with pytest.raises(ValueError, match=r"`learning_rate` to be a finite number > 0"):
             optimizers.get("sgd", learning_rate=bad)
     with pytest.raises(ValueError, match="Received: learning_rate=0"):
         optimizers.get("lbfgs").set_learning_rate(0)

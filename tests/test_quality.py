@@ -70,7 +70,7 @@ def test_boosted_scales_each_step_by_the_schedule():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [(dict(boost=0.5, decay_steps=8), r"boost >= 1. Received: boost=0.5"),
+    [(dict(boost=0.5, decay_steps=8), r"`boost` to be a finite number >= 1. Received: boost=0.5"),
      (dict(boost=2, decay_steps=0), r"Received: decay_steps=0")],
 )
 def test_boosted_rejects_bad_schedules(kwargs, message):
@@ -99,7 +99,7 @@ def test_fast_schedule_gets_further_in_few_steps(seq_model):
 
 
 def test_unknown_schedule_is_named(seq_model):
-    with pytest.raises(ValueError, match=r"Expected one of \(None, 'fast'\). Received: schedule='fsat'"):
+    with pytest.raises(ValueError, match=r"Expected one of None, 'fast'. Did you mean 'fast'\? Received: schedule='fsat'"):
         Renderer(seq_model).render("conv3:5", size=32, steps=2, schedule="fsat")
 
 

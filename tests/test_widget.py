@@ -126,7 +126,7 @@ def test_invalid_settings_show_an_error_and_the_widget_recovers(make_widget):
     widget.learning_rate = -1.0                                        # rejected by the engine itself
     widget.channel = 3
     widget.wait(TIMEOUT)
-    assert "learning rate" in widget.error and "Received: learning_rate=-1.0" in widget.error
+    assert "learning_rate" in widget.error and "Received: learning_rate=-1.0" in widget.error
     widget.learning_rate = 0.05
     widget.wait(TIMEOUT)
     assert widget.error == "" and widget.run_settings["channel"] == 3 and widget.frame != good

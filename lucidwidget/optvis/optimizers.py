@@ -19,7 +19,7 @@ import math
 import keras
 from keras import ops
 
-from lucidwidget.optvis.knobs import is_number
+from lucidwidget import checks
 
 ADAM_LEARNING_RATE = 0.05
 """Lucid's Adam step size for feature visualisation."""
@@ -67,9 +67,7 @@ def normalize_gradients(grads):
 
 def check_learning_rate(learning_rate) -> float:
     """Returns the learning rate as a float; a `ValueError` unless it is positive and finite."""
-    if not is_number(learning_rate) or not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"Expected a positive, finite learning rate. Received: learning_rate={learning_rate!r}")
-    return float(learning_rate)
+    return checks.real(learning_rate, "learning_rate", 0, exclusive=True)
 
 
 class Optimizer:
@@ -211,16 +209,9 @@ class LBFGS(Optimizer):
 
     def __init__(self, learning_rate=LBFGS_LEARNING_RATE, *, history=LBFGS_HISTORY,
                  initial_step_rms=LBFGS_INITIAL_STEP_RMS, max_step_rms=LBFGS_MAX_STEP_RMS):
-        if not isinstance(history, int) or isinstance(history, bool) or history < 1:
-            raise ValueError(f"Expected history to be an integer >= 1. Received: history={history!r}")
-        for arg, value in (("initial_step_rms", initial_step_rms), ("max_step_rms", max_step_rms)):
-            if value is not None and not (is_number(value) and math.isfinite(value) and value > 0):
-                raise ValueError(f"Expected {arg} to be a positive, finite number. Received: {arg}={value!r}")
-        if initial_step_rms is None:
-            raise ValueError("Expected initial_step_rms to be a positive, finite number. Received: None")
-        self.history = history
-        self.initial_step_rms = float(initial_step_rms)
-        self.max_step_rms = None if max_step_rms is None else float(max_step_rms)
+        self.history = checks.whole(history, "history", 1)
+        self.initial_step_rms = checks.real(initial_step_rms, "initial_step_rms", 0, exclusive=True)
+        self.max_step_rms = None if max_step_rms is None else checks.real(max_step_rms, "max_step_rms", 0, exclusive=True)
         self._initial_learning_rate = check_learning_rate(learning_rate)
         self._learning_rate = keras.Variable(self._initial_learning_rate, trainable=False, dtype="float32",
                                              name="learning_rate")
@@ -350,12 +341,8 @@ class Boosted(Optimizer):
 
     def set_schedule(self, boost, decay_steps):
         """Sets the first step's scale and the decay length (no retrace)."""
-        if not is_number(boost) or not (math.isfinite(boost) and boost >= 1):
-            raise ValueError(f"Expected a finite boost >= 1. Received: boost={boost!r}")
-        if not is_number(decay_steps) or not (math.isfinite(decay_steps) and decay_steps > 0):
-            raise ValueError(f"Expected a positive, finite number of decay steps. Received: decay_steps={decay_steps!r}")
-        self._boost.assign(float(boost))
-        self._decay_steps.assign(float(decay_steps))
+        self._boost.assign(checks.real(boost, "boost", 1))
+        self._decay_steps.assign(checks.real(decay_steps, "decay_steps", 0, exclusive=True))
 
     def build(self, variables):
         self.wrapped.build(variables)

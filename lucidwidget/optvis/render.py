@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 from keras import ops
 
+from lucidwidget import checks
 from lucidwidget.models import FeatureTap, load_model, preprocessing, visualizable_layers
 from lucidwidget.models.inputs import ImageInput, check_input_values, find_image_input, infer_fixed_size
 from lucidwidget.models.layers import graph_of
@@ -57,18 +58,12 @@ def _factory_key(factory):
     return factory
 
 
-def _check_positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
 def _image_size(size, default):
     if size is None:
         return default
     if isinstance(size, (tuple, list)) and len(size) == 2:
-        return (_check_positive_int(size[0], "size"), _check_positive_int(size[1], "size"))
-    side = _check_positive_int(size, "size")
+        return (checks.whole(size[0], "size", 1), checks.whole(size[1], "size", 1))
+    side = checks.whole(size, "size", 1)
     return (side, side)
 
 
@@ -352,17 +347,17 @@ class Renderer:
 
     def _render(self, objective, size, batch, steps, seed, factory, transforms, optimizer, learning_rate,
                 thresholds, callbacks, normalize_gradients, redirect_relu_steps, octaves, init_images, schedule):
-        batch = _check_positive_int(batch, "batch")
+        batch = checks.whole(batch, "batch", 1)
         if thresholds is not None:
-            thresholds = sorted({_check_positive_int(t, "thresholds") for t in thresholds})
+            thresholds = sorted({checks.whole(t, "thresholds", 1) for t in thresholds})
             if not thresholds:
                 raise ValueError("Expected at least one threshold. Received: thresholds=()")
         if steps is None:
             steps = DEFAULT_STEPS if thresholds is None else thresholds[-1]
-        steps = _check_positive_int(steps, "steps")
+        steps = checks.whole(steps, "steps", 1)
         if thresholds is not None and thresholds[-1] > steps:
             raise ValueError(f"Expected thresholds <= steps={steps}. Received: thresholds={thresholds}")
-        redirect_relu_steps = _check_positive_int(redirect_relu_steps, "redirect_relu_steps", minimum=0)
+        redirect_relu_steps = checks.whole(redirect_relu_steps, "redirect_relu_steps", 0)
         if learning_rate is not None:
             learning_rate = optimizers_lib.check_learning_rate(learning_rate)
         final_size = self._final_size(size)
@@ -420,7 +415,7 @@ class Renderer:
         """(size, steps) per octave, smallest first; steps are shared out evenly."""
         if octaves is None or octaves == 1:
             return [(final_size, steps)]
-        octaves = _check_positive_int(octaves, "octaves")
+        octaves = checks.whole(octaves, "octaves", 1)
         if self.input_size is not None:
             raise ValueError(
                 f"Octaves need a model that accepts any image size; this one requires {self.input_size}. "

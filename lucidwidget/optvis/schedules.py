@@ -3,6 +3,7 @@
 `Renderer.render(schedule=...)` takes one of `SCHEDULES`; the widget uses "fast".
 """
 
+from lucidwidget import checks
 from lucidwidget.optvis import optimizers as optimizers_lib
 
 SCHEDULES = (None, "fast")
@@ -38,9 +39,7 @@ passes the same to its own parameterisation."""
 
 def check_schedule(schedule):
     """`schedule` if `Renderer.render` offers it, else a `ValueError` naming the choices."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f"Unknown schedule. Expected one of {SCHEDULES}. Received: schedule={schedule!r}")
-    return schedule
+    return checks.choice(schedule, "schedule", SCHEDULES)
 
 
 def scheduled(adapter, schedule):
