@@ -1,9 +1,16 @@
 """JAX: `jax.jit` around a `lax.while_loop` that threads the variables' values, `jax.value_and_grad`
 inside a `keras.StatelessScope`, `jax.eval_shape`."""
 
+import threading
+
 import jax
 import jax.numpy as jnp
 import keras
+
+
+_TRACING = threading.local()
+"""`variables`: those of the compiled loop this thread is tracing; a gradient inside the loop must see
+their traced values, not the variables' stored ones."""
 
 
 def _values(variables):
@@ -14,20 +21,23 @@ def _values(variables):
 def value_and_grad(fn, wrt, state=()):
     """`g(*args) -> (value, grads)`: `fn(*args)` and its gradient with respect to the variables `wrt`.
 
-    `state` lists other variables `fn` may update (a seed generator's state); their new values are
-    assigned after the gradient is taken.
+    `state` lists other variables `fn` may update (a seed generator's state); their new values, and
+    those of the enclosing compiled loop's variables, are assigned after the gradient is taken.
     """
-    wrt, state = list(wrt), list(state)
-
-    def pure(params, others, *args):
-        with keras.StatelessScope([*zip(wrt, params), *zip(state, others)]) as scope:
-            value = fn(*args)
-            updated = [scope.get_current_value(v) for v in state]
-        return value, [u if u is not None else o for u, o in zip(updated, others)]
+    wrt = list(wrt)
 
     def wrapped(*args):
-        (value, updated), grads = jax.value_and_grad(pure, has_aux=True)(_values(wrt), _values(state), *args)
-        for variable, new in zip(state, updated):
+        ids = {id(v) for v in wrt}
+        others = list({id(v): v for v in [*state, *getattr(_TRACING, "variables", ())] if id(v) not in ids}.values())
+
+        def pure(params, values, *args):
+            with keras.StatelessScope([*zip(wrt, params), *zip(others, values)]) as scope:
+                value = fn(*args)
+                updated = [scope.get_current_value(v) for v in others]
+            return value, updated
+
+        (value, updated), grads = jax.value_and_grad(pure, has_aux=True)(_values(wrt), _values(others), *args)
+        for variable, new in zip(others, updated):
             variable.assign(new)
         return value, grads
 
@@ -46,9 +56,13 @@ def compile_loop(step, variables, max_count, jit_compile=None):
 
         def body(carry):
             i, values, outputs = carry
-            with keras.StatelessScope(list(zip(variables, values))) as scope:
-                value = step(first + i, *args)
-                updated = [scope.get_current_value(v) for v in variables]
+            _TRACING.variables = variables
+            try:
+                with keras.StatelessScope(list(zip(variables, values))) as scope:
+                    value = step(first + i, *args)
+                    updated = [scope.get_current_value(v) for v in variables]
+            finally:
+                _TRACING.variables = ()
             values = [u if u is not None else v for u, v in zip(updated, values)]
             return i + 1, values, outputs.at[i].set(jnp.asarray(value, jnp.float32))
 
