@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 import lucidwidget as lw  # noqa: E402
 from lucidwidget.models import find_layer  # noqa: E402
-from lucidwidget.optvis.objective_base import activation, leaf  # noqa: E402
+from lucidwidget.optvis.objectives.base import activation, leaf  # noqa: E402
 
 
 def bare_step(model, layer_name, channel, size, batch, learning_rate=0.05):

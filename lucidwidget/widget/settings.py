@@ -17,7 +17,8 @@ from __future__ import annotations
 import difflib
 import functools
 
-from lucidwidget.optvis import expression, objectives, param, transform
+from lucidwidget.optvis import objectives, param, transform
+from lucidwidget.optvis.objectives import expression
 from lucidwidget.optvis.schedules import DECAY_POWERS
 
 OBJECTIVE_KINDS = ("channel", "neuron", "deepdream", "class_logit", "random_direction", "expression")

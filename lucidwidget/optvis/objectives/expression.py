@@ -34,26 +34,26 @@ import difflib
 import inspect
 import re
 
-from lucidwidget.optvis import objectives
-from lucidwidget.optvis.objectives import Objective
+from lucidwidget.optvis.objectives import library, penalties
+from lucidwidget.optvis.objectives.base import Objective
 
 FUNCTIONS = {
-    "alignment": objectives.alignment,
-    "alpha_penalty": objectives.alpha_penalty,
-    "blur_input_each_step": objectives.blur_input_each_step,
-    "channel": objectives.channel,
-    "channel_interpolate": objectives.channel_interpolate,
-    "class_logit": objectives.class_logit,
-    "deepdream": objectives.deepdream,
-    "diversity": objectives.diversity,
-    "l1": objectives.L1,
-    "l2": objectives.L2,
-    "layer": objectives.layer,
-    "lp": objectives.Lp,
-    "neuron": objectives.neuron,
-    "random_direction": objectives.random_direction,
-    "total_variation": objectives.total_variation,
-    "tv": objectives.total_variation,
+    "alignment": library.alignment,
+    "alpha_penalty": penalties.alpha_penalty,
+    "blur_input_each_step": penalties.blur_input_each_step,
+    "channel": library.channel,
+    "channel_interpolate": library.channel_interpolate,
+    "class_logit": library.class_logit,
+    "deepdream": library.deepdream,
+    "diversity": library.diversity,
+    "l1": penalties.L1,
+    "l2": penalties.L2,
+    "layer": library.layer,
+    "lp": penalties.Lp,
+    "neuron": library.neuron,
+    "random_direction": library.random_direction,
+    "total_variation": penalties.total_variation,
+    "tv": penalties.total_variation,
 }
 """Library functions an expression may call, by lower-case name. Objectives taking arrays (`direction`,
 `feature_mask`) need Python."""
@@ -232,14 +232,14 @@ class _Parser:
         start = self.token.pos
         layer = self.layer_name()
         if not self.accept(":"):
-            return objectives.deepdream(layer)
+            return library.deepdream(layer)
         channel = self.whole("a channel")
         if not self.accept("@"):
-            return self.build(objectives.channel, (layer, channel), {}, start)
+            return self.build(library.channel, (layer, channel), {}, start)
         x = self.whole("x")
         self.expect(",", "',' between x and y")
         y = self.whole("y")
-        return self.build(objectives.neuron, (layer, channel, x, y), {}, start)
+        return self.build(library.neuron, (layer, channel, x, y), {}, start)
 
     def call(self):
         name_token = self.advance()
@@ -299,3 +299,22 @@ def parse(text, layers=()) -> Objective:
     if not isinstance(text, str):
         raise TypeError(f"Expected an expression string. Received: text={text!r}")
     return _Parser(text, layers).parse()
+
+
+def as_objective(spec, layers=()) -> Objective:
+    """Turns a user's objective specification into an `Objective`.
+
+    Args:
+        spec: an `Objective` (returned as is), `"layer:channel"` (a `channel` objective), or any
+            expression `parse` accepts, e.g. `"block4_conv3:42 - 0.5*block5_conv1:7"`.
+        layers: the model's layer names, so that names with `-`, spaces or other characters need
+            no quotes in `spec`. Defaults to none known.
+    """
+    if isinstance(spec, Objective):
+        return spec
+    if isinstance(spec, str):
+        return parse(spec, layers)
+    raise TypeError(
+        "Expected an Objective, a 'layer:channel' string or an objective expression such as "
+        f"'block4_conv3:42 - 0.5*block5_conv1:7'. Received: spec={spec!r}"
+    )

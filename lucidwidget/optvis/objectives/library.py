@@ -1,30 +1,15 @@
-"""Objectives: what a visualisation maximises (Lucid's `optvis.objectives`).
+"""The feature objectives: units, layers, directions in activation space, and batch-wide terms.
 
-An objective scores the activations of a batch of images; the renderer makes it grow. Objectives
-combine linearly and may mix layers freely:
-
-```python
-obj = channel("block4_conv3", 42) - 0.5 * channel("block5_conv1", 7) - 1e-3 * total_variation()
-```
-
-Conventions shared by the whole library:
-- Higher is better. Penalties (`total_variation`, `L1`, `L2`, `Lp`, `blur_input_each_step`,
-  `alpha_penalty`) return a positive amount to reduce, so they are subtracted; `diversity` and
-  `alignment` are already "higher is better" and are added.
-- Values are averaged over the batch, so weights mean the same at any batch size. `batch=i` scores
-  only batch item `i` instead.
-- Every number a user may change (channel, position, weight, direction vector) is a knob: a new value
-  reuses the compiled step. Positions follow the image: `x` is the column, `y` the row. (Lucid indexes
-  `layer[:, x, y]`, i.e. its `x` is the row.)
+Every objective here is "higher is better" and added; the conventions shared with the penalties are
+in the package docstring (`lucidwidget.optvis.objectives`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from lucidwidget.optvis.objective_base import (
-    Objective,
+from lucidwidget.optvis.objectives.base import (
     activation,
     batch_size_check,
     channel_check,
@@ -37,15 +22,7 @@ from lucidwidget.optvis.objective_base import (
     per_item_mean,
     require_grid,
     units,
-    wrap_objective,
 )
-from lucidwidget.optvis.regularizers import L1, L2, Lp, alpha_penalty, blur_input_each_step, total_variation
-
-__all__ = [
-    "L1", "L2", "Lp", "Objective", "alignment", "alpha_penalty", "as_objective", "blur_input_each_step",
-    "channel", "channel_interpolate", "class_logit", "deepdream", "direction", "direction_neuron",
-    "diversity", "feature_mask", "layer", "neuron", "random_direction", "total_variation", "wrap_objective",
-]
 
 COSSIM_FLOOR = 0.1
 """Lucid floors the cosine at 0.1 before raising it to `cossim_pow`, so anti-aligned activations still
@@ -64,14 +41,9 @@ ALIGNMENT_MAX_DISTANCE = 4
 def _grid_point(acts, layer, kind, has_x, has_y, position):
     """Activations at one grid position, `(B, H, W, C) -> (B, C)`; a missing x or y means the centre."""
     require_grid(tuple(acts.shape[1:]), layer, kind)
-    x = position[0] if has_x else _centre(acts, axis=2)
-    y = position[-1] if has_y else _centre(acts, axis=1)
-    return tf.gather(tf.gather(acts, y, axis=1), x, axis=1)
-
-
-def _centre(acts, axis):
-    size = acts.shape[axis]
-    return (size if size is not None else tf.shape(acts)[axis]) // 2
+    x = position[0] if has_x else acts.shape[2] // 2
+    y = position[-1] if has_y else acts.shape[1] // 2
+    return ops.take(ops.take(acts, y, axis=1), x, axis=1)
 
 
 def _position(x, y):
@@ -114,8 +86,8 @@ def neuron(layer, n_channel, x=None, y=None, batch=None):
     has_x, has_y = x is not None, y is not None
 
     def compute(T, channel, *position):
-        plane = units(T, layer, tf.reshape(channel, [1]))
-        return tf.reduce_mean(_grid_point(plane, layer, "neuron", has_x, has_y, position))
+        plane = units(T, layer, ops.reshape(channel, (1,)))
+        return ops.mean(_grid_point(plane, layer, "neuron", has_x, has_y, position))
 
     return leaf("neuron", [layer], compute, [n_channel, *position], batch=batch, structure=(has_x, has_y),
                 description=f"neuron {layer}:{n_channel} at {where}",
@@ -128,7 +100,7 @@ def _unit_mean(layer, index, arg, noun, kind, batch):
     index = check_whole(arg, index)
 
     def compute(T, index):
-        return tf.reduce_mean(units(T, layer, index))
+        return ops.mean(units(T, layer, index))
 
     return leaf("unit_mean", [layer], compute, [index], batch=batch, description=f"{kind} {layer}:{index}",
                 checks=[channel_check(layer, index, noun)])
@@ -163,7 +135,7 @@ def _layer_mean(layer, kind, square, batch):
 
     def compute(T):
         acts = activation(T, layer)
-        return tf.reduce_mean(tf.square(acts) if square else acts)
+        return ops.mean(ops.square(acts) if square else acts)
 
     return leaf(kind, [layer], compute, batch=batch, description=f"{kind} {layer}")
 
@@ -194,11 +166,11 @@ def _dot_cossim(acts, vec, cossim_pow):
     With `cossim_pow = 0` this is the plain dot product; larger powers favour activations pointing the
     same way as `vec` over ones that are merely large.
     """
-    dot = tf.reduce_sum(acts * vec, axis=-1)
-    acts_norm = tf.sqrt(tf.reduce_sum(tf.square(acts), axis=-1) + COSSIM_EPSILON**2)
-    vec_norm = tf.sqrt(tf.reduce_sum(tf.square(vec)) + COSSIM_EPSILON**2)
-    cossim = tf.maximum(COSSIM_FLOOR, dot / (acts_norm * vec_norm))
-    return tf.reduce_mean(dot * tf.pow(cossim, cossim_pow))
+    dot = ops.sum(acts * vec, axis=-1)
+    acts_norm = ops.sqrt(ops.sum(ops.square(acts), axis=-1) + COSSIM_EPSILON**2)
+    vec_norm = ops.sqrt(ops.sum(ops.square(vec)) + COSSIM_EPSILON**2)
+    cossim = ops.maximum(COSSIM_FLOOR, dot / (acts_norm * vec_norm))
+    return ops.mean(dot * ops.power(cossim, cossim_pow))
 
 
 def _check_vector(vec):
@@ -306,13 +278,13 @@ def diversity(layer):
 
     def compute(T):
         acts = activation(T, layer)
-        count = tf.shape(acts)[0]
-        flat = tf.reshape(acts, [count, -1, acts.shape[-1]])
-        grams = tf.reshape(tf.matmul(flat, flat, transpose_a=True), [count, -1])
-        grams = tf.math.l2_normalize(grams, axis=1, epsilon=GRAM_EPSILON)
-        similarity = tf.matmul(grams, grams, transpose_b=True)
-        pairs = tf.cast(count * (count - 1), tf.float32)
-        return -tf.math.divide_no_nan(tf.reduce_sum(similarity) - tf.linalg.trace(similarity), pairs)
+        count = acts.shape[0]
+        flat = ops.reshape(acts, (count, -1, acts.shape[-1]))
+        grams = ops.reshape(ops.matmul(ops.transpose(flat, (0, 2, 1)), flat), (count, -1))
+        grams = grams / ops.sqrt(ops.maximum(ops.sum(ops.square(grams), axis=1, keepdims=True), GRAM_EPSILON))
+        similarity = ops.matmul(grams, ops.transpose(grams))
+        pairs = max(count * (count - 1), 1)  # a batch of one has no pairs, and scores 0
+        return -(ops.sum(similarity) - ops.trace(similarity)) / pairs
 
     return leaf("diversity", [layer], compute, description=f"diversity {layer}",
                 checks=[batch_size_check("diversity")])
@@ -333,10 +305,10 @@ def alignment(layer, decay_ratio=2):
 
     def compute(T, decay_ratio):
         acts = activation(T, layer)
-        total = tf.constant(0.0)
-        for distance in range(1, ALIGNMENT_MAX_DISTANCE + 1):
-            gaps = per_item_mean(tf.square(acts[distance:] - acts[:-distance]))
-            total = total + tf.reduce_sum(gaps) / tf.pow(decay_ratio, float(distance))
+        total = ops.zeros(())
+        for distance in range(1, min(ALIGNMENT_MAX_DISTANCE, acts.shape[0] - 1) + 1):
+            gaps = per_item_mean(ops.square(acts[distance:] - acts[:-distance]))
+            total = total + ops.sum(gaps) / ops.power(decay_ratio, float(distance))
         return -total
 
     return leaf("alignment", [layer], compute, [decay_ratio], description=f"alignment {layer}",
@@ -363,9 +335,9 @@ def channel_interpolate(layer1, n_channel1, layer2, n_channel2):
     def compute(T, channel1, channel2):
         first = per_item_mean(units(T, layer1, channel1))
         second = per_item_mean(units(T, layer2, channel2))
-        count = tf.shape(first)[0]
-        t = tf.cast(tf.range(count), tf.float32) / tf.cast(tf.maximum(count - 1, 1), tf.float32)
-        return tf.reduce_mean((1.0 - t) * first + t * second)
+        count = first.shape[0]
+        t = ops.convert_to_tensor(np.arange(count, dtype=np.float32) / max(count - 1, 1))
+        return ops.mean((1.0 - t) * first + t * second)
 
     return leaf("channel_interpolate", [layer1, layer2], compute, [n_channel1, n_channel2],
                 description=f"channel_interpolate {layer1}:{n_channel1} -> {layer2}:{n_channel2}",
@@ -404,31 +376,9 @@ def feature_mask(layer, mask, batch=None):
 
     def compute(T, mask):
         acts = activation(T, layer)
-        selected_units = tf.cast(tf.shape(acts)[0], tf.float32) * tf.reduce_sum(mask)
-        return tf.reduce_sum(acts * mask) / selected_units
+        selected_units = acts.shape[0] * ops.sum(mask)
+        return ops.sum(acts * mask) / selected_units
 
     return leaf("feature_mask", [layer], compute, [array], batch=batch,
                 description=f"feature_mask {layer} ({int(array.sum())} units)", checks=[_mask_check(layer, array)])
 
-
-def as_objective(spec, layers=()):
-    """Turns a user's objective specification into an `Objective`.
-
-    Args:
-        spec: an `Objective` (returned as is), `"layer:channel"` (a `channel` objective), or any
-            expression `lucidwidget.optvis.expression.parse` accepts, e.g.
-            `"block4_conv3:42 - 0.5*block5_conv1:7"`.
-        layers: the model's layer names, so that names with `-`, spaces or other characters need
-            no quotes in `spec`. Defaults to none known.
-    """
-    if isinstance(spec, Objective):
-        return spec
-    if isinstance(spec, str):
-        # Imported here because the expression parser builds its objectives from this module.
-        from lucidwidget.optvis import expression
-
-        return expression.parse(spec, layers)
-    raise TypeError(
-        "Expected an Objective, a 'layer:channel' string or an objective expression such as "
-        f"'block4_conv3:42 - 0.5*block5_conv1:7'. Received: spec={spec!r}"
-    )

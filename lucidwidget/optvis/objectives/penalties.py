@@ -14,9 +14,9 @@ Import them from `lucidwidget.optvis.objectives`.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from lucidwidget.optvis.objective_base import (
+from lucidwidget.optvis.objectives.base import (
     activation,
     check_layer_name,
     check_real,
@@ -55,7 +55,10 @@ def total_variation(layer="input", batch=None):
     layer = check_layer_name(layer)
 
     def compute(T):
-        return tf.reduce_mean(tf.image.total_variation(activation(T, layer)))
+        x = activation(T, layer)
+        rows = ops.sum(ops.abs(x[:, 1:] - x[:, :-1]))
+        columns = ops.sum(ops.abs(x[:, :, 1:] - x[:, :, :-1]))
+        return (rows + columns) / x.shape[0]
 
     return leaf("total_variation", [layer], compute, batch=batch, description=f"total_variation {layer}",
                 checks=[_spatial_check(layer, "total_variation")])
@@ -109,9 +112,9 @@ def _norm(layer, p, constant, epsilon, batch, name):
 
     def compute(T, p, constant, epsilon):
         x = activation(T, layer)
-        powers = tf.pow(tf.abs(x - constant), p)
-        per_item = tf.reduce_sum(powers, axis=item_axes(powers))
-        return tf.reduce_mean(tf.pow(epsilon + per_item, 1.0 / p))
+        powers = ops.power(ops.abs(x - constant), p)
+        per_item = ops.sum(powers, axis=item_axes(powers))
+        return ops.mean(ops.power(epsilon + per_item, 1.0 / p))
 
     return leaf("lp", [layer], compute, [p, constant, epsilon], batch=batch, description=description)
 
@@ -119,13 +122,12 @@ def _norm(layer, p, constant, epsilon, batch, name):
 def _blur(images):
     """Lucid's normalised 3x3 blur: each pixel becomes the kernel-weighted mean of its neighbourhood,
     with edge pixels averaged over the neighbours that exist."""
-    channels = images.shape[-1]
-    kernel = tf.tile(tf.constant(BLUR_KERNEL)[:, :, None, None], [1, 1, channels, 1])
+    kernel = np.tile(BLUR_KERNEL[:, :, None, None], (1, 1, images.shape[-1], 1))
 
     def convolve(x):
-        return tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME")
+        return ops.depthwise_conv(x, kernel, strides=1, padding="same", data_format="channels_last")
 
-    return convolve(images) / convolve(tf.ones_like(images))
+    return convolve(images) / convolve(ops.ones_like(images))
 
 
 def blur_input_each_step(batch=None):
@@ -140,8 +142,8 @@ def blur_input_each_step(batch=None):
 
     def compute(T):
         images = activation(T, "input")
-        squares = tf.square(images - tf.stop_gradient(_blur(images)))
-        return 0.5 * tf.reduce_sum(squares) / tf.cast(tf.shape(images)[0], tf.float32)
+        squares = ops.square(images - ops.stop_gradient(_blur(images)))
+        return 0.5 * ops.sum(squares) / images.shape[0]
 
     return leaf("blur_input_each_step", ["input"], compute, batch=batch, description="blur_input_each_step")
 
@@ -166,7 +168,7 @@ def alpha_penalty(target=ALPHA_TARGET, batch=None):
                 "alpha_penalty needs an RGBA image: render with an alpha parameterisation, e.g. "
                 f"`param.image(w, alpha=True)`. Received: image channels={image.shape[-1]}"
             )
-        return tf.square(tf.reduce_mean(image[..., 3]) - target)
+        return ops.square(ops.mean(image[..., 3]) - target)
 
     return leaf("alpha_penalty", ["image"], compute, [target], batch=batch,
                 description=f"alpha_penalty (target={target:g})")

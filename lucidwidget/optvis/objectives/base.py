@@ -1,10 +1,10 @@
-"""The `Objective` class and its algebra, plus the helpers every objective in the library is built from.
+"""The `Objective` class and its algebra, plus the helpers every objective in the package is built from.
 
 An objective scores the network's activations for a batch of images: higher is better. Objectives
 combine linearly, `channel("block4_conv3", 42) - 1e-3 * total_variation()`, and every weight in such a
 combination is a knob, so a new weight reuses the renderer's compiled step. Users import all of this
-from `lucidwidget.optvis.objectives`; this module exists so that the library of feature objectives and
-the penalties in `regularizers` can share it without importing each other.
+from `lucidwidget.optvis.objectives`; the feature objectives (`library`), the penalties (`penalties`)
+and the expression parser (`expression`) share it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import difflib
 import functools
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from lucidwidget.optvis.knobs import Knobbed, is_number, split_knobs
 
@@ -27,8 +27,8 @@ class Objective(Knobbed):
     Args:
         fn: `fn(T, *knobs) -> scalar tensor`. `T(name)` returns a layer's activations for the whole
             batch, `T("input")` the transformed image fed to the model and `T("image")` the image
-            before transforms. The knobs arrive as tensors, so `fn` must index with them through
-            TensorFlow ops (`tf.gather`) rather than Python ints.
+            before transforms. The knobs arrive as backend tensors (or NumPy arrays), so `fn` must
+            index with them through `keras.ops` (`ops.take`) rather than use them as Python ints.
         knobs: numbers or arrays that may change without recompiling (channel index, weight, ...).
         key: hashable description of everything in `fn` that is not a knob. Defaults to the identity
             of `fn`, which is safe but never shared between two objectives.
@@ -41,7 +41,7 @@ class Objective(Knobbed):
     Example:
 
     ```python
-    obj = Objective(lambda T: tf.reduce_mean(T("block4_conv3")), layers=["block4_conv3"],
+    obj = Objective(lambda T: keras.ops.mean(T("block4_conv3")), layers=["block4_conv3"],
                     description="mean block4_conv3")
     obj = obj - 1e-3 * total_variation()
     ```
@@ -58,7 +58,7 @@ class Objective(Knobbed):
 
     def __call__(self, T):
         """Evaluates the objective on `T` with its own knobs."""
-        return self.fn(T, *(tf.constant(k) for k in self.knobs))
+        return self.fn(T, *(ops.convert_to_tensor(k) for k in self.knobs))
 
     def validate(self, shapes, batch):
         """Raises `ValueError` if the objective cannot work on a model, before any rendering.
@@ -154,7 +154,7 @@ def wrap_objective(factory):
     name a layer the objective reads. Other arguments (booleans, None, functions) are part of the
     structure, and changing them compiles a new step.
 
-    Because numeric arguments arrive as tensors, index with them (`T(layer)[..., n]` or `tf.gather`)
+    Because numeric arguments arrive as tensors, index with them (`T(layer)[..., n]` or `ops.take`)
     rather than using them as Python ints (`range(n)`).
 
     Example:
@@ -164,7 +164,7 @@ def wrap_objective(factory):
     def channel_minus_mean(layer, n_channel, weight=0.5):
         def inner(T):
             acts = T(layer)
-            return tf.reduce_mean(acts[..., n_channel]) - weight * tf.reduce_mean(acts)
+            return keras.ops.mean(acts[..., n_channel]) - weight * keras.ops.mean(acts)
         return inner
 
     renderer.render(channel_minus_mean("block4_conv3", 42))   # compiles
@@ -183,7 +183,7 @@ def wrap_objective(factory):
         layers = [value for _, value in named if isinstance(value, str)]
 
         def fn(T, *knobs):
-            values = dict(named) | dict(zip(slots, knobs))
+            values = dict(named) | dict(zip(slots, as_tensors(knobs)))
             inner = factory(*(values[i] for i in range(len(args))), **{k: values[k] for k in kwargs})
             return inner(T)
 
@@ -266,11 +266,10 @@ def weighted_sum(terms) -> Objective:
     parts = [part for _, part in terms]
     weights = np.array([weight for weight, _ in terms], np.float32)
 
-    def fn(T, weights, *knobs):
-        total = tf.constant(0.0)
-        for i, (part, own) in enumerate(zip(parts, split_knobs(knobs, parts))):
-            total = total + weights[i] * tf.cast(part.fn(T, *own), tf.float32)
-        return total
+    def fn(T, *knobs):
+        weights, *knobs = as_tensors(knobs)
+        values = [ops.cast(part.fn(T, *own), "float32") for part, own in zip(parts, split_knobs(knobs, parts))]
+        return ops.sum(weights * ops.stack(values))
 
     combined = Objective(
         fn,
@@ -304,7 +303,10 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
     layers = tuple(layers)
     knobs = list(knobs)
     checks = list(checks)
-    fn = compute
+
+    def fn(T, *knobs):
+        return compute(T, *as_tensors(knobs))
+
     if batch is not None:
         batch = check_whole("batch", batch)
         knobs.append(batch)
@@ -312,7 +314,8 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
         description = f"{description} [batch {batch}]"
 
         def fn(T, *knobs):
-            return compute(_BatchItem(T, tf.reshape(knobs[-1], [1])), *knobs[:-1])
+            *knobs, item = as_tensors(knobs)
+            return compute(_BatchItem(T, ops.reshape(item, (1,))), *knobs)
 
     key = (kind, layers, tuple(structure), batch is not None)
     return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks)
@@ -325,15 +328,20 @@ class _BatchItem:
         self._T, self._item = T, item
 
     def __call__(self, name):
-        return tf.gather(self._T(name), self._item)
+        return ops.take(self._T(name), self._item, axis=0)
 
     def units(self, name, index):
-        return tf.gather(units(self._T, name, index), self._item)
+        return ops.take(units(self._T, name, index), self._item, axis=0)
+
+
+def as_tensors(knobs) -> list:
+    """Knob values as backend tensors: the renderer passes tensors, a direct call NumPy arrays."""
+    return [ops.convert_to_tensor(k) for k in knobs]
 
 
 def activation(T, name):
     """`T(name)` as float32, so objectives behave the same under mixed precision."""
-    return tf.cast(T(name), tf.float32)
+    return ops.cast(T(name), "float32")
 
 
 def units(T, name, index):
@@ -343,18 +351,18 @@ def units(T, name, index):
     plain conv or dense layer; any other callable `T` is read in full and gathered.
     """
     read = getattr(T, "units", None)
-    values = read(name, index) if read is not None else tf.gather(T(name), index, axis=-1)
-    return tf.cast(values, tf.float32)
+    values = read(name, index) if read is not None else ops.take(T(name), index, axis=-1)
+    return ops.cast(values, "float32")
 
 
-def item_axes(x) -> list:
+def item_axes(x) -> tuple:
     """Every axis but the batch axis, for per-item reductions."""
-    return list(range(1, x.shape.rank))
+    return tuple(range(1, len(x.shape)))
 
 
 def per_item_mean(x):
     """Mean over every axis but the first: one value per batch item."""
-    return tf.reduce_mean(x, axis=item_axes(x))
+    return ops.mean(x, axis=item_axes(x))
 
 
 def check_layer_name(layer) -> str:
