@@ -1,7 +1,8 @@
 """Argument checks shared by the engine, the widget and the command line.
 
-Each check returns the value in its canonical type or raises a `ValueError` of one sentence in the
-Keras form: what was expected, then `Received: name=value`.
+Each check returns the value in its canonical type or raises one sentence in the Keras form: what was
+expected, then `Received: name=value`. A value of the wrong kind raises `TypeError`, a value out of
+range `ValueError`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def whole(value, name, minimum=0, *, integral_floats=False) -> int:
     """`value` as an int >= `minimum`; `integral_floats` also accepts `12.0` (sliders send floats)."""
     accepted = is_whole(value) or (integral_floats and is_number(value) and float(value).is_integer())
     if not accepted:
-        raise ValueError(f"Expected `{name}` to be a whole number{_bound(minimum, False)}. Received: {name}={value!r}")
+        raise TypeError(f"Expected `{name}` to be a whole number{_bound(minimum, False)}. Received: {name}={value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"Expected `{name}` to be a whole number >= {minimum}. Received: {name}={value!r}")
     return int(value)
@@ -42,7 +43,7 @@ def whole(value, name, minimum=0, *, integral_floats=False) -> int:
 def real(value, name, minimum=None, *, exclusive=False) -> float:
     """`value` as a finite float, optionally >= `minimum` (> with `exclusive`)."""
     if not is_number(value):
-        raise ValueError(f"Expected `{name}` to be a number{_bound(minimum, exclusive)}. Received: {name}={value!r}")
+        raise TypeError(f"Expected `{name}` to be a number{_bound(minimum, exclusive)}. Received: {name}={value!r}")
     too_small = minimum is not None and (value <= minimum if exclusive else value < minimum)
     if too_small or not math.isfinite(value):
         raise ValueError(
@@ -54,7 +55,7 @@ def real(value, name, minimum=None, *, exclusive=False) -> float:
 def reals(values, name, minimum=None, *, exclusive=False) -> np.ndarray:
     """A non-empty list of numbers, each checked like `real`, as a float32 array."""
     if is_number(values) or isinstance(values, str):
-        raise ValueError(f"Expected `{name}` to be a list of numbers. Received: {name}={values!r}")
+        raise TypeError(f"Expected `{name}` to be a list of numbers. Received: {name}={values!r}")
     values = list(values)
     if not values:
         raise ValueError(f"Expected `{name}` to be a non-empty list of numbers. Received: {name}={values!r}")

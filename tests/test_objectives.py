@@ -230,7 +230,7 @@ def test_validate_accepts_valid_settings():
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda: obj.channel("conv", -1), ValueError, "Expected `n_channel` >= 0. Received: n_channel=-1"),
+    (lambda: obj.channel("conv", -1), ValueError, "Expected `n_channel` to be a whole number >= 0. Received: n_channel=-1"),
     (lambda: obj.channel("conv", 1.5), TypeError, "Received: n_channel=1.5"),
     (lambda: obj.channel(3, 1), TypeError, "Expected a layer name"),
     (lambda: obj.neuron("conv", 1, batch=-2), ValueError, "Received: batch=-2"),

@@ -15,7 +15,8 @@ import functools
 import numpy as np
 from keras import ops
 
-from lucidwidget.optvis.knobs import Knobbed, is_number, split_knobs
+from lucidwidget.checks import is_number, whole
+from lucidwidget.optvis.knobs import Knobbed, split_knobs
 
 SPECIAL_INPUTS = ("input", "image")
 """Names `T` answers besides model layers: the transformed model input and the raw parameterised image."""
@@ -308,7 +309,7 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
         return compute(T, *as_tensors(knobs))
 
     if batch is not None:
-        batch = check_whole("batch", batch)
+        batch = whole(batch, "batch", 0)
         knobs.append(batch)
         checks.append(_batch_index_check(batch))
         description = f"{description} [batch {batch}]"
@@ -369,26 +370,6 @@ def check_layer_name(layer) -> str:
     if not isinstance(layer, str) or not layer:
         raise TypeError(f"Expected a layer name (a non-empty string). Received: layer={layer!r}")
     return layer
-
-
-def check_whole(name, value, minimum=0) -> int:
-    """Construction-time check that an index is a whole number >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"Expected `{name}` to be a whole number. Received: {name}={value!r}")
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
-def check_real(name, value, minimum=None, exclusive=False) -> float:
-    """Construction-time check that a setting is a finite number, optionally bounded below."""
-    if not is_number(value):
-        raise TypeError(f"Expected a number for `{name}`. Received: {name}={value!r}")
-    too_small = minimum is not None and (value <= minimum if exclusive else value < minimum)
-    if too_small or not np.isfinite(value):
-        bound = "" if minimum is None else (f" > {minimum}" if exclusive else f" >= {minimum}")
-        raise ValueError(f"Expected `{name}` to be a finite number{bound}. Received: {name}={value!r}")
-    return float(value)
 
 
 def layer_shape(shapes, layer) -> tuple:

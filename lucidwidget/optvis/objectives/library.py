@@ -9,14 +9,13 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from lucidwidget import checks
 from lucidwidget.optvis.objectives.base import (
     activation,
     batch_size_check,
     channel_check,
     check_in_range,
     check_layer_name,
-    check_real,
-    check_whole,
     layer_shape,
     leaf,
     per_item_mean,
@@ -48,8 +47,8 @@ def _grid_point(acts, layer, kind, has_x, has_y, position):
 
 def _position(x, y):
     """Checked `x` and `y`, the knobs of those given, and the position as text for a description."""
-    x = None if x is None else check_whole("x", x)
-    y = None if y is None else check_whole("y", y)
+    x = None if x is None else checks.whole(x, "x", 0)
+    y = None if y is None else checks.whole(y, "y", 0)
     text = f"x={'centre' if x is None else x}, y={'centre' if y is None else y}"
     return x, y, [v for v in (x, y) if v is not None], text
 
@@ -81,7 +80,7 @@ def neuron(layer, n_channel, x=None, y=None, batch=None):
         batch: index of the batch item to optimise. Defaults to `None` (all items).
     """
     layer = check_layer_name(layer)
-    n_channel = check_whole("n_channel", n_channel)
+    n_channel = checks.whole(n_channel, "n_channel", 0)
     x, y, position, where = _position(x, y)
     has_x, has_y = x is not None, y is not None
 
@@ -97,7 +96,7 @@ def neuron(layer, n_channel, x=None, y=None, batch=None):
 def _unit_mean(layer, index, arg, noun, kind, batch):
     """Mean of one unit of the last axis: a channel of a conv layer, a logit of a dense layer."""
     layer = check_layer_name(layer)
-    index = check_whole(arg, index)
+    index = checks.whole(index, arg, 0)
 
     def compute(T, index):
         return ops.mean(units(T, layer, index))
@@ -198,7 +197,7 @@ def _vector_check(layer, vec):
 def _direction(layer, vec, batch, cossim_pow, description):
     layer = check_layer_name(layer)
     vec = _check_vector(vec)
-    cossim_pow = check_real("cossim_pow", cossim_pow, minimum=0)
+    cossim_pow = checks.real(cossim_pow, "cossim_pow", 0)
     suffix = f" (cossim_pow={cossim_pow:g})" if cossim_pow else ""
 
     def compute(T, vec, cossim_pow):
@@ -231,8 +230,8 @@ def random_direction(layer, channels, seed=0, batch=None, cossim_pow=0):
         batch: index of the batch item to optimise. Defaults to `None` (all items).
         cossim_pow: see `direction`. Defaults to 0.
     """
-    channels = check_whole("channels", channels, minimum=1)
-    seed = check_whole("seed", seed)
+    channels = checks.whole(channels, "channels", 1)
+    seed = checks.whole(seed, "seed", 0)
     vec = np.random.default_rng(seed).standard_normal(channels)
     return _direction(layer, vec / np.linalg.norm(vec), batch, cossim_pow,
                       f"random_direction {layer} (seed {seed})")
@@ -251,7 +250,7 @@ def direction_neuron(layer, vec, x=None, y=None, batch=None, cossim_pow=0):
     """
     layer = check_layer_name(layer)
     vec = _check_vector(vec)
-    cossim_pow = check_real("cossim_pow", cossim_pow, minimum=0)
+    cossim_pow = checks.real(cossim_pow, "cossim_pow", 0)
     x, y, position, where = _position(x, y)
     has_x, has_y = x is not None, y is not None
 
@@ -301,7 +300,7 @@ def alignment(layer, decay_ratio=2):
         decay_ratio: how much less pairs further apart count. Defaults to 2.
     """
     layer = check_layer_name(layer)
-    decay_ratio = check_real("decay_ratio", decay_ratio, minimum=0, exclusive=True)
+    decay_ratio = checks.real(decay_ratio, "decay_ratio", 0, exclusive=True)
 
     def compute(T, decay_ratio):
         acts = activation(T, layer)
@@ -329,8 +328,8 @@ def channel_interpolate(layer1, n_channel1, layer2, n_channel2):
         n_channel2: second channel index.
     """
     layer1, layer2 = check_layer_name(layer1), check_layer_name(layer2)
-    n_channel1 = check_whole("n_channel1", n_channel1)
-    n_channel2 = check_whole("n_channel2", n_channel2)
+    n_channel1 = checks.whole(n_channel1, "n_channel1", 0)
+    n_channel2 = checks.whole(n_channel2, "n_channel2", 0)
 
     def compute(T, channel1, channel2):
         first = per_item_mean(units(T, layer1, channel1))

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from lucidwidget import checks
 from lucidwidget.optvis.objectives.base import (
     activation,
     check_layer_name,
-    check_real,
     item_axes,
     layer_shape,
     leaf,
@@ -105,9 +105,9 @@ def L2(layer="input", constant=0, epsilon=L2_EPSILON, batch=None):
 def _norm(layer, p, constant, epsilon, batch, name):
     """`Lp`, `L1` and `L2` share one computation; order, constant and epsilon are knobs."""
     layer = check_layer_name(layer)
-    p = check_real("p", p, minimum=0, exclusive=True)
-    constant = check_real("constant", constant)
-    epsilon = check_real("epsilon", epsilon, minimum=0)
+    p = checks.real(p, "p", 0, exclusive=True)
+    constant = checks.real(constant, "constant")
+    epsilon = checks.real(epsilon, "epsilon", 0)
     description = f"{name} {layer}" if name != "Lp" else f"Lp {layer} (p={p:g})"
 
     def compute(T, p, constant, epsilon):
@@ -157,7 +157,7 @@ def alpha_penalty(target=ALPHA_TARGET, batch=None):
         target: wanted mean opacity in [0, 1]. Defaults to 0.25.
         batch: index of the batch item to penalise. Defaults to `None` (all items).
     """
-    target = check_real("target", target, minimum=0)
+    target = checks.real(target, "target", 0)
     if target > 1:
         raise ValueError(f"Expected a target opacity in [0, 1]. Received: target={target}")
 
