@@ -12,6 +12,19 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 SEED = 1234
+BACKEND_SUBSET = {
+    "test_expression.py", "test_models.py", "test_objectives.py", "test_optimizers.py", "test_param.py",
+    "test_render.py", "test_transform.py", "test_units.py", "test_widget.py",
+}
+"""The engine and widget test files marked `backends`: CI runs them again under JAX and PyTorch
+(`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests). Together they
+took 107 s under TensorFlow on a quiet 2-core CPU; add a file here when it tests the engine quickly."""
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in BACKEND_SUBSET:
+            item.add_marker(pytest.mark.backends)
 
 
 def _init(offset=0):

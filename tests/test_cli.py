@@ -1,6 +1,7 @@
 """The `lucidwidget` command, run in-process through `main` (and as `python -m lucidwidget` where the
 process's own output matters: TensorFlow's start-up lines, an installed wheel)."""
 
+import importlib.util
 import json
 import os
 import re
@@ -355,3 +356,18 @@ def test_the_fast_schedule_reaches_the_engine(tiny_model_path, tmp_path):
     assert Image.open(sheets["constant"]).tobytes() != Image.open(sheets["fast"]).tobytes()
     with pytest.raises(SystemExit):
         cli.main(["render", "--objective", "conv2:3", "--schedule", "quick"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install -e '.[jax]')")
+def test_render_on_jax_writes_the_sheet_without_importing_tensorflow(tiny_model_path, tmp_path):
+    sheet = tmp_path / "jax.png"
+    script = ("import json, sys; from lucidwidget import cli; status = cli.main(sys.argv[1:]); "
+              "import keras; print(json.dumps([status, keras.backend.backend(), 'tensorflow' in sys.modules]))")
+    result = subprocess.run(
+        [sys.executable, "-c", script, "render", "--model", tiny_model_path, "--objective", "conv2:3", "--batch", "2",
+         "--steps", "4", "--size", "24", "--seed", "0", "--quiet", "-o", str(sheet)],
+        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [0, "jax", False]
+    assert Image.open(sheet).size == (2 * 24 + 2, 24)
