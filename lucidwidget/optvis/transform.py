@@ -127,6 +127,7 @@ def apply_transforms(transforms, images, rng, knobs, window=None):
             `crop_or_pad_to`). When the transforms end with an affine run, only the window is
             resampled, so padding added for the transforms costs no resampling work.
     """
+    images = ops.convert_to_tensor(images)
     pending, side = None, _shorter_side(images)
     for t, own in zip(transforms, split_knobs(knobs, transforms)):
         if isinstance(t, AffineTransform):
@@ -136,7 +137,8 @@ def apply_transforms(transforms, images, rng, knobs, window=None):
         if pending is not None:
             images, pending = warp.affine_warp(images, *pending), None
         images = t.fn(images, rng, *own)
-    if window is not None and pending is not None and window[0] <= images.shape[1] and window[1] <= images.shape[2]:
+    inside = window is not None and window[0] <= images.shape[1] and window[1] <= images.shape[2]
+    if inside and pending is not None:
         return warp.affine_warp(images, *pending, window=window)
     if pending is not None:
         images = warp.affine_warp(images, *pending)
@@ -154,9 +156,12 @@ def _crop_or_pad(images, height, width):
     extra_rows, extra_cols = max(height - rows, 0), max(width - cols, 0)
     if not (extra_rows or extra_cols):
         return images
-    paddings = [(0, 0), (extra_rows // 2, extra_rows - extra_rows // 2), (extra_cols // 2, extra_cols - extra_cols // 2),
-                (0, 0)]
-    return ops.pad(images, paddings)
+    return ops.pad(images, [(0, 0), _halves(extra_rows), _halves(extra_cols), (0, 0)])
+
+
+def _halves(extra):
+    """Splits a margin into (before, after), the odd pixel after."""
+    return extra // 2, extra - extra // 2
 
 
 def compose(transforms) -> Transform:
