@@ -311,6 +311,16 @@ def test_without_a_generator_each_call_draws_afresh():
     assert not np.array_equal(numpy(t(batch)), numpy(t(batch)))
 
 
+def test_each_step_of_a_compiled_loop_draws_afresh():
+    t, rng = transform.jitter(3), seeded(2)
+    image = ops.convert_to_tensor(ramp((1, 8, 8, 1)))
+    weights = ramp((1, 8, 8, 1))[:, ::-1]
+    loop = backend.compile_loop(lambda index, images, knobs: ops.sum(ops.multiply(weights, t.fn(images, rng, *knobs))),
+                                [rng.state], max_count=8)
+    first, then = numpy(loop(8, 0, image, tensors(t.knobs))), numpy(loop(8, 8, image, tensors(t.knobs)))
+    assert len(set(first.tolist())) > 3 and not np.array_equal(first, then)
+
+
 def test_signatures_separate_structure_from_strength():
     assert transform.jitter(8).signature == transform.jitter(1.5).signature
     assert transform.pad(12, constant_value=0.1).signature == transform.pad(12, constant_value=0.9).signature

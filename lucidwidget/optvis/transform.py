@@ -341,8 +341,9 @@ def _pad_constant(images, width, value):
 
 
 def _pad_mirrored(images, width, mode):
-    """`"reflect"` or `"symmetric"` padding as a gather of rows, then of columns, from NumPy's index tables
-    (the same on every backend; PyTorch's own padding has no symmetric mode)."""
+    """`"reflect"` or `"symmetric"` padding as a gather of rows, then of columns, from NumPy's index tables:
+    the same on every backend, where `keras.ops.pad` on PyTorch pads "symmetric" by replication and
+    reflects only the trailing dimensions."""
     rows = np.pad(np.arange(images.shape[1], dtype=np.int32), width, mode=mode)
     cols = np.pad(np.arange(images.shape[2], dtype=np.int32), width, mode=mode)
     return ops.take(ops.take(images, rows, axis=1), cols, axis=2)
