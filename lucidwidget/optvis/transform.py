@@ -6,7 +6,7 @@ perturbations are reinforced. A `Transform` is configured once and then applied:
 
 ```python
 t = transform.compose(transform.standard_transforms)
-images = t(images, rng=tf.random.Generator.from_seed(0))
+images = t(images, rng=keras.random.SeedGenerator(0))
 ```
 
 Every strength a slider can move (jitter distance, scale and angle lists, blur sigma, pad value) is a
@@ -25,8 +25,9 @@ import difflib
 import functools
 import math
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from lucidwidget.optvis import warp
 from lucidwidget.optvis.knobs import Knobbed, is_number, split_knobs
@@ -54,17 +55,22 @@ class Transform(Knobbed):
     """A random image transform `fn(images, rng, *knobs) -> images` with a structural signature.
 
     Args:
-        fn: the computation; receives a float32 NHWC batch, a `tf.random.Generator` and one tensor per
-            knob. It must be traceable and must not branch on knob values in Python.
+        fn: the computation; receives a float32 NHWC batch of static shape, a
+            `keras.random.SeedGenerator` and one tensor (or array) per knob. It must be traceable and
+            must not branch on knob values in Python.
         knobs: numeric strengths that may change without recompiling.
         key: hashable description of the structure (kind, pad width, ...).
     """
 
     def __call__(self, images, rng=None):
-        """Applies the transform with its own knobs; `rng` defaults to the global generator."""
-        images = tf.convert_to_tensor(images, dtype=tf.float32)
-        rng = tf.random.get_global_generator() if rng is None else rng
-        return self.fn(images, rng, *(tf.constant(k) for k in self.knobs))
+        """Applies the transform with its own knobs, drawing with the `keras.random.SeedGenerator` `rng`.
+
+        `rng=None` draws with a fresh unseeded generator, which only works eagerly (JAX refuses
+        unseeded draws in a compiled function).
+        """
+        images = ops.convert_to_tensor(images, "float32")
+        rng = keras.random.SeedGenerator() if rng is None else rng
+        return self.fn(images, rng, *(ops.convert_to_tensor(k) for k in self.knobs))
 
     def __repr__(self):
         knobs = ", ".join(np.array2string(k, precision=4, separator=", ") for k in self.knobs)
@@ -76,7 +82,8 @@ class AffineTransform(Transform):
 
     Args:
         draw: `draw(batch, side, rng, *knobs) -> (linear, shift)`, the maps for `warp.affine_warp`;
-            `side` is the shorter side of the transforms' input image (float32), for fractional distances.
+            `side` is the shorter side of the transforms' input image in pixels (a float), for fractional
+            distances.
         knobs: as for `Transform`.
         key: as for `Transform`.
 
@@ -90,12 +97,12 @@ class AffineTransform(Transform):
 
 
 def _warp_with(draw, images, rng, *knobs):
-    linear, shift = draw(tf.shape(images)[0], _shorter_side(images), rng, *knobs)
+    linear, shift = draw(images.shape[0], _shorter_side(images), rng, *knobs)
     return warp.affine_warp(images, linear, shift)
 
 
 def _shorter_side(images):
-    return tf.cast(tf.reduce_min(tf.shape(images)[1:3]), tf.float32)
+    return float(min(images.shape[1:3]))
 
 
 def _chain(first, then):
@@ -105,8 +112,8 @@ def _chain(first, then):
     multiply-adds rather than matmuls for the reason given in `warp.affine_warp` (TF32 on GPUs).
     """
     (linear, shift), (next_linear, next_shift) = first, then
-    chained = tf.reduce_sum(linear[:, :, :, None] * next_linear[:, None, :, :], axis=2)
-    return chained, shift + tf.reduce_sum(linear * next_shift[:, None, :], axis=-1)
+    chained = ops.sum(linear[:, :, :, None] * next_linear[:, None, :, :], axis=2)
+    return chained, shift + ops.sum(linear * next_shift[:, None, :], axis=-1)
 
 
 def apply_transforms(transforms, images, rng, knobs, window=None):
@@ -120,28 +127,41 @@ def apply_transforms(transforms, images, rng, knobs, window=None):
             `crop_or_pad_to`). When the transforms end with an affine run, only the window is
             resampled, so padding added for the transforms costs no resampling work.
     """
+    images = ops.convert_to_tensor(images)
     pending, side = None, _shorter_side(images)
     for t, own in zip(transforms, split_knobs(knobs, transforms)):
         if isinstance(t, AffineTransform):
-            step = t.draw(tf.shape(images)[0], side, rng, *own)
+            step = t.draw(images.shape[0], side, rng, *own)
             pending = step if pending is None else _chain(pending, step)
             continue
         if pending is not None:
             images, pending = warp.affine_warp(images, *pending), None
         images = t.fn(images, rng, *own)
-    if window is not None and pending is not None and _fits(window, images):
+    inside = window is not None and window[0] <= images.shape[1] and window[1] <= images.shape[2]
+    if inside and pending is not None:
         return warp.affine_warp(images, *pending, window=window)
     if pending is not None:
         images = warp.affine_warp(images, *pending)
-    if window is not None and tuple(images.shape[1:3]) != tuple(window):
-        images = tf.image.resize_with_crop_or_pad(images, *window)
+    if window is not None:
+        images = _crop_or_pad(images, *window)
     return images
 
 
-def _fits(window, images):
-    """Whether `window` lies inside the images (their static size must be known)."""
-    height, width = images.shape[1:3]
-    return height is not None and width is not None and window[0] <= height and window[1] <= width
+def _crop_or_pad(images, height, width):
+    """Centre-crops or zero-pads `images` to `height` x `width`; an odd difference is cut or added at the
+    bottom/right."""
+    rows, cols = images.shape[1:3]
+    top, left = max(rows - height, 0) // 2, max(cols - width, 0) // 2
+    images = images[:, top:top + height, left:left + width]
+    extra_rows, extra_cols = max(height - rows, 0), max(width - cols, 0)
+    if not (extra_rows or extra_cols):
+        return images
+    return ops.pad(images, [(0, 0), _halves(extra_rows), _halves(extra_cols), (0, 0)])
+
+
+def _halves(extra):
+    """Splits a margin into (before, after), the odd pixel after."""
+    return extra // 2, extra - extra // 2
 
 
 def compose(transforms) -> Transform:
@@ -242,7 +262,7 @@ def _jitter(pixels, fraction):
 
 
 def _random_scale_draw(batch, side, rng, scales):
-    return warp.scale_matrices(warp.random_choice(scales, batch, rng)), tf.zeros([batch, 2])
+    return warp.scale_matrices(warp.random_choice(scales, batch, rng)), ops.zeros((batch, 2))
 
 
 def random_scale(scales) -> Transform:
@@ -258,7 +278,7 @@ def random_scale(scales) -> Transform:
 
 
 def _random_rotate_draw(batch, side, rng, angles):
-    return warp.rotation_matrices(warp.random_choice(angles, batch, rng)), tf.zeros([batch, 2])
+    return warp.rotation_matrices(warp.random_choice(angles, batch, rng)), ops.zeros((batch, 2))
 
 
 def random_rotate(angles, units="degrees") -> Transform:
@@ -295,27 +315,38 @@ def pad(w, mode="reflect", constant_value=0.5) -> Transform:
             f"Expected a number or 'uniform' for `constant_value`. Received: constant_value={constant_value!r}"
         )
 
-    def paddings(images):
-        width = w
-        if isinstance(w, float):
-            height_, width_ = images.shape[1:3]
-            static = height_ is not None and width_ is not None
-            side = min(height_, width_) if static else _shorter_side(images)
-            width = round(w * side) if static else tf.cast(tf.round(w * side), tf.int32)
-        return [[0, 0], [width, width], [width, width], [0, 0]]
+    def pixels(images):
+        return round(w * _shorter_side(images)) if isinstance(w, float) else w
 
     if mode != "constant":
-        return Transform(lambda images, rng: tf.pad(images, paddings(images), mode=mode.upper()), key=("pad", w, mode))
+        return Transform(lambda images, rng: _pad_mirrored(images, pixels(images), mode), key=("pad", w, mode))
     if uniform:
         return Transform(
-            lambda images, rng: tf.pad(images, paddings(images), constant_values=rng.uniform([])),
+            lambda images, rng: _pad_constant(images, pixels(images), keras.random.uniform((), seed=rng)),
             key=("pad", w, mode, "uniform"),
         )
     return Transform(
-        lambda images, rng, value: tf.pad(images, paddings(images), constant_values=value),
+        lambda images, rng, value: _pad_constant(images, pixels(images), value),
         (np.float32(constant_value),),
         key=("pad", w, mode),
     )
+
+
+def _pad_constant(images, width, value):
+    """Pads with zeros, then adds `value` (a tensor, maybe traced) on the border only."""
+    padded = ops.pad(images, [(0, 0), (width, width), (width, width), (0, 0)])
+    border = np.pad(np.zeros((1, *images.shape[1:3], 1), np.float32), [(0, 0), (width, width), (width, width), (0, 0)],
+                    constant_values=1.0)
+    return padded + ops.convert_to_tensor(border) * ops.cast(value, "float32")
+
+
+def _pad_mirrored(images, width, mode):
+    """`"reflect"` or `"symmetric"` padding as a gather of rows, then of columns, from NumPy's index tables:
+    the same on every backend, where `keras.ops.pad` on PyTorch pads "symmetric" by replication and
+    reflects only the trailing dimensions."""
+    rows = np.pad(np.arange(images.shape[1], dtype=np.int32), width, mode=mode)
+    cols = np.pad(np.arange(images.shape[2], dtype=np.int32), width, mode=mode)
+    return ops.take(ops.take(images, rows, axis=1), cols, axis=2)
 
 
 def gaussian_blur(sigma, size=None) -> Transform:
@@ -339,20 +370,19 @@ def gaussian_blur(sigma, size=None) -> Transform:
     radius = size // 2
 
     def blur(images, rng, sigma):
-        taps = tf.range(-radius, radius + 1, dtype=tf.float32)
-        spread = tf.maximum(tf.cast(sigma, tf.float32), BLUR_MIN_SIGMA)
-        kernel = tf.exp(-0.5 * tf.square(taps / spread))
-        kernel = kernel / tf.reduce_sum(kernel)
+        taps = ops.convert_to_tensor(np.arange(-radius, radius + 1, dtype=np.float32))
+        spread = ops.maximum(ops.cast(sigma, "float32"), BLUR_MIN_SIGMA)
+        kernel = ops.exp(-0.5 * ops.square(taps / spread))
+        kernel = kernel / ops.sum(kernel)
 
         def smooth(x):
-            channels = tf.shape(x)[-1]
-            row = tf.tile(tf.reshape(kernel, [1, size, 1, 1]), [1, 1, channels, 1])
-            column = tf.tile(tf.reshape(kernel, [size, 1, 1, 1]), [1, 1, channels, 1])
-            x = tf.nn.depthwise_conv2d(x, row, strides=[1, 1, 1, 1], padding="SAME")
-            return tf.nn.depthwise_conv2d(x, column, strides=[1, 1, 1, 1], padding="SAME")
+            channels = x.shape[-1]
+            row = ops.tile(ops.reshape(kernel, (1, size, 1, 1)), (1, 1, channels, 1))
+            column = ops.tile(ops.reshape(kernel, (size, 1, 1, 1)), (1, 1, channels, 1))
+            return ops.depthwise_conv(ops.depthwise_conv(x, row, padding="same"), column, padding="same")
 
         # Normalised convolution: near the border divide by the kernel weight that fell inside the image.
-        return smooth(images) / smooth(tf.ones_like(images[:1, :, :, :1]))
+        return smooth(images) / smooth(ops.ones((1, *images.shape[1:3], 1)))
 
     return Transform(blur, (np.float32(sigma),), key=("gaussian_blur", size))
 
@@ -366,15 +396,15 @@ def crop_or_pad_to(height, width) -> Transform:
     height = _check_whole("height", height, minimum=1)
     width = _check_whole("width", width, minimum=1)
     return Transform(
-        lambda images, rng: tf.image.resize_with_crop_or_pad(images, height, width),
+        lambda images, rng: _crop_or_pad(images, height, width),
         key=("crop_or_pad_to", height, width),
     )
 
 
 def _noisy_colour(shape, rng, sd):
     """A uniform random colour per example plus per-pixel Gaussian noise of `sd`, clipped to [0, 1]."""
-    colour = rng.uniform([shape[0], 1, 1, shape[3]])
-    return tf.clip_by_value(colour + sd * rng.normal(shape), 0.0, 1.0)
+    colour = keras.random.uniform((shape[0], 1, 1, shape[3]), seed=rng)
+    return ops.clip(colour + keras.random.normal(shape, seed=rng) * ops.cast(sd, "float32"), 0.0, 1.0)
 
 
 def collapse_alpha_random(sd=None, background=None) -> Transform:
@@ -388,9 +418,10 @@ def collapse_alpha_random(sd=None, background=None) -> Transform:
     Args:
         sd: noise level of the default background (a uniform random colour per example plus Gaussian
             noise of this standard deviation per pixel); a knob. Defaults to 0.5.
-        background: optional callable `(shape, rng) -> colour tensor` of that `(batch, h, w, colours)` shape in
-            [0, 1], e.g. one built on `param.image_sample`; it replaces the default background, so `sd`
-            must not be given with it.
+        background: optional callable `(shape, rng) -> colours in [0, 1]` of that shape, where `shape` is
+            the static `(batch, h, w, colours)` of the images without alpha and `rng` a
+            `keras.random.SeedGenerator`, e.g. `param.random_background`; it replaces the default
+            background, so `sd` must not be given with it.
     """
     if background is not None:
         if sd is not None:
@@ -402,19 +433,19 @@ def collapse_alpha_random(sd=None, background=None) -> Transform:
             raise TypeError(f"Expected a callable `(shape, rng) -> RGB images`. Received: background={background!r}")
 
     def composite(images, rng, *knobs):
-        if images.shape[-1] is not None and images.shape[-1] < 2:
+        if images.shape[-1] < 2:
             raise ValueError(
                 "Expected images with an alpha channel last (RGBA, or grey + alpha). "
-                f"Received: images.shape={images.shape}"
+                f"Received: images.shape={tuple(images.shape)}"
             )
         rgb, alpha = images[..., :-1], images[..., -1:]
-        shape = tf.shape(rgb)
+        shape = tuple(rgb.shape)
         backdrop = background(shape, rng) if background is not None else _noisy_colour(shape, rng, *knobs)
-        backdrop = tf.cast(backdrop, rgb.dtype)
-        colours = rgb.shape[-1]
-        if colours is not None and backdrop.shape[-1] is not None and backdrop.shape[-1] != colours:
+        backdrop = ops.cast(backdrop, rgb.dtype)
+        colours = shape[-1]
+        if backdrop.shape[-1] != colours:
             # An RGB background behind grey (or other) images: its mean in every channel.
-            backdrop = tf.repeat(tf.reduce_mean(backdrop, axis=-1, keepdims=True), colours, axis=-1)
+            backdrop = ops.repeat(ops.mean(backdrop, axis=-1, keepdims=True), colours, axis=-1)
         return alpha * rgb + (1.0 - alpha) * backdrop
 
     if background is not None:

@@ -1,17 +1,20 @@
 """One differentiable affine warp and the random draws that drive it, shared by the spatial transforms.
 
 `jitter`, `random_scale` and `random_rotate` differ only in the per-example matrix they draw, so they all
-resample through `affine_warp`. The warp is written with plain gathers rather than
-`tf.raw_ops.ImageProjectiveTransformV3` because that op's registered gradient warps the incoming gradient
-back by the inverse transform, which is not its adjoint: pixels pushed out of view by a shift receive
-gradient that belongs to other pixels, and reflected border pixels lose theirs. Autodiff through gathers
-gives the exact adjoint of bilinear interpolation and reflection, and also runs under XLA. The forward pass
-equals that op's with `interpolation="BILINEAR"` and `fill_mode="REFLECT"`.
+resample through `affine_warp`. The warp is written as gathers of the four bilinear neighbours from the
+flattened batch rather than with an image-transform op such as TensorFlow's
+`ImageProjectiveTransformV3`, whose registered gradient warps the incoming gradient back by the inverse
+transform, which is not its adjoint: pixels pushed out of view by a shift receive gradient that belongs
+to other pixels, and reflected border pixels lose theirs. Autodiff through the gather gives the exact
+adjoint of bilinear interpolation and reflection on every backend, and also runs under XLA. The forward
+pass equals that op's with `interpolation="BILINEAR"` and `fill_mode="REFLECT"`.
 """
 
 from __future__ import annotations
 
-import tensorflow as tf
+import keras
+import numpy as np
+from keras import ops
 
 
 def affine_warp(images, linear, shift, window=None):
@@ -23,67 +26,70 @@ def affine_warp(images, linear, shift, window=None):
     identity, the content moves by `shift` pixels.
 
     Args:
-        images: float tensor `(batch, height, width, channels)`.
+        images: float tensor `(batch, height, width, channels)` of static shape.
         linear: `(batch, 2, 2)` matrices mapping output offsets from the centre to input offsets.
         shift: `(batch, 2)` translations `(dx, dy)` in pixels, applied after `linear`.
         window: optional `(height, width)` no larger than the image: compute only that centred
-            window of the output, exactly what `tf.image.resize_with_crop_or_pad` would cut from the
-            full result (an odd margin loses its extra row or column at the bottom/right), at the
-            window's cost.
+            window of the output, exactly what a centre crop (`transform.crop_or_pad_to`) would cut
+            from the full result (an odd margin loses its extra row or column at the bottom/right),
+            at the window's cost.
 
     Returns:
         A tensor with the dtype of `images`, the shape of `images` or of the window.
     """
-    images = tf.convert_to_tensor(images)
-    static = tuple(images.shape[1:3])
-    if window is not None and any(side is not None and w > side for w, side in zip(window, static)):
+    images = ops.convert_to_tensor(images)
+    batch, height, width, channels = images.shape
+    if window is not None and (window[0] > height or window[1] > width):
         raise ValueError(
-            f"Expected a window no larger than the images ({static[0]}x{static[1]}, height x width). "
+            f"Expected a window no larger than the images ({height}x{width}, height x width). "
             f"Received: window={tuple(window)}"
         )
-    shape = tf.shape(images)
-    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    height_f, width_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
     out_height, out_width = (height, width) if window is None else window
-    rows, cols = tf.meshgrid(
-        tf.cast(tf.range(out_height) + (height - out_height) // 2, tf.float32),
-        tf.cast(tf.range(out_width) + (width - out_width) // 2, tf.float32),
+    # Offsets of the output pixels from the centre: host-side constants of shape (1, pixels), which
+    # broadcast over the batch.
+    rows, cols = np.meshgrid(
+        np.arange(out_height) + (height - out_height) // 2,
+        np.arange(out_width) + (width - out_width) // 2,
         indexing="ij",
     )
-    # Offsets from the centre, flattened to (1, height * width) so they broadcast over the batch.
-    off_x = tf.reshape(cols - (width_f - 1.0) / 2.0, [1, -1])
-    off_y = tf.reshape(rows - (height_f - 1.0) / 2.0, [1, -1])
-    linear = tf.cast(linear, tf.float32)
-    shift = tf.cast(shift, tf.float32)
+    off_x = ops.convert_to_tensor((cols.reshape(1, -1) - (width - 1) / 2).astype(np.float32))
+    off_y = ops.convert_to_tensor((rows.reshape(1, -1) - (height - 1) / 2).astype(np.float32))
+    linear = ops.cast(linear, "float32")
+    shift = ops.cast(shift, "float32")
     # Explicit multiply-adds rather than a matmul: GPUs may run float32 matmuls in TF32, whose 10-bit
     # mantissa would move sample positions by a tenth of a pixel on a 224-pixel image.
-    src_x = linear[:, 0, 0:1] * off_x + linear[:, 0, 1:2] * off_y + (width_f - 1.0) / 2.0 - shift[:, 0:1]
-    src_y = linear[:, 1, 0:1] * off_x + linear[:, 1, 1:2] * off_y + (height_f - 1.0) / 2.0 - shift[:, 1:2]
-    src_x = _reflect(src_x, width_f)
-    src_y = _reflect(src_y, height_f)
+    src_x = linear[:, 0, 0:1] * off_x + linear[:, 0, 1:2] * off_y + ((width - 1) / 2 - shift[:, 0:1])
+    src_y = linear[:, 1, 0:1] * off_x + linear[:, 1, 1:2] * off_y + ((height - 1) / 2 - shift[:, 1:2])
+    src_x = _reflect(src_x, width)
+    src_y = _reflect(src_y, height)
 
-    x0, y0 = tf.floor(src_x), tf.floor(src_y)
-    wx, wy = (src_x - x0)[..., None], (src_y - y0)[..., None]
-    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    x0, y0 = ops.floor(src_x), ops.floor(src_y)
+    wx, wy = src_x - x0, src_y - y0
+    x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
     # After reflection a position lies in [-0.5, size - 0.5]; clipping the neighbours to the image
     # reproduces the half-pixel mirror at the edge.
-    x_lo, x_hi = tf.clip_by_value(x0, 0, width - 1), tf.clip_by_value(x0 + 1, 0, width - 1)
-    y_lo, y_hi = tf.clip_by_value(y0, 0, height - 1), tf.clip_by_value(y0 + 1, 0, height - 1)
-    flat = tf.reshape(images, [batch, height * width, channels])
+    x_lo, x_hi = ops.clip(x0, 0, width - 1), ops.clip(x0 + 1, 0, width - 1)
+    y_lo, y_hi = ops.clip(y0, 0, height - 1), ops.clip(y0 + 1, 0, height - 1)
+    # Row offsets of each example in the flattened batch, so one gather serves every example.
+    first = ops.convert_to_tensor(np.arange(batch, dtype=np.int32)[:, None] * (height * width))
+    rows_lo, rows_hi = y_lo * width + first, y_hi * width + first
+    flat = ops.reshape(images, (batch * height * width, channels))
 
-    def read(y, x):
-        return tf.gather(flat, y * width + x, batch_dims=1)
+    def read(rows, cols):
+        return ops.take(flat, rows + cols, axis=0)
 
-    top = (1.0 - wx) * read(y_lo, x_lo) + wx * read(y_lo, x_hi)
-    bottom = (1.0 - wx) * read(y_hi, x_lo) + wx * read(y_hi, x_hi)
-    return tf.reshape((1.0 - wy) * top + wy * bottom, [batch, out_height, out_width, channels])
+    wx, wy = wx[..., None], wy[..., None]
+    top_left, bottom_left = read(rows_lo, x_lo), read(rows_hi, x_lo)
+    top = top_left + wx * (read(rows_lo, x_hi) - top_left)
+    bottom = bottom_left + wx * (read(rows_hi, x_hi) - bottom_left)
+    return ops.reshape(top + wy * (bottom - top), (batch, out_height, out_width, channels))
 
 
 def _reflect(position, size):
     """Folds positions into [-0.5, size - 0.5] by mirroring about the half-pixel edges."""
     period = 2.0 * size
-    folded = tf.math.floormod(position + 0.5, period)
-    return tf.where(folded > size, period - folded, folded) - 0.5
+    folded = ops.mod(position + 0.5, period)
+    return ops.where(folded > size, period - folded, folded) - 0.5
 
 
 def rotation_matrices(angles):
@@ -92,29 +98,41 @@ def rotation_matrices(angles):
     Image rows grow downwards, so a counter-clockwise turn on screen reads the input through
     `[[cos, -sin], [sin, cos]]`.
     """
-    cos, sin = tf.cos(angles), tf.sin(angles)
-    return tf.stack([tf.stack([cos, -sin], -1), tf.stack([sin, cos], -1)], -2)
+    angles = ops.convert_to_tensor(angles, "float32")
+    cos, sin = ops.cos(angles), ops.sin(angles)
+    return ops.stack([ops.stack([cos, -sin], -1), ops.stack([sin, cos], -1)], -2)
 
 
 def scale_matrices(scales):
     """`(batch, 2, 2)` output-to-input maps that enlarge content by `scales` about the centre."""
-    inverse = 1.0 / scales
-    zeros = tf.zeros_like(inverse)
-    return tf.stack([tf.stack([inverse, zeros], -1), tf.stack([zeros, inverse], -1)], -2)
+    inverse = 1.0 / ops.convert_to_tensor(scales, "float32")
+    zeros = ops.zeros_like(inverse)
+    return ops.stack([ops.stack([inverse, zeros], -1), ops.stack([zeros, inverse], -1)], -2)
 
 
 def identity_matrices(batch):
-    return tf.eye(2, batch_shape=[batch])
+    return ops.convert_to_tensor(np.broadcast_to(np.eye(2, dtype=np.float32), (batch, 2, 2)))
+
+
+def random_index(count, batch, rng):
+    """`(batch,)` int32 indices uniform in [0, count), drawn with the `keras.random.SeedGenerator` `rng`.
+
+    `count` may be a tensor. Drawn as floats and scaled (no backend's integer draw takes tensor
+    bounds everywhere); the clip keeps `u * count` from rounding up to `count` itself.
+    """
+    count = ops.cast(count, "float32")
+    index = ops.floor(keras.random.uniform((batch,), seed=rng) * count)
+    return ops.cast(ops.minimum(index, count - 1.0), "int32")
 
 
 def random_choice(values, batch, rng):
-    """Draws one entry of the 1-D tensor `values` per example, uniformly, with `rng`."""
-    index = rng.uniform([batch], minval=0, maxval=tf.shape(values)[0], dtype=tf.int32)
-    return tf.gather(values, index)
+    """Draws one entry of the 1-D `values` per example, uniformly, with `rng`."""
+    values = ops.convert_to_tensor(values)
+    return ops.take(values, random_index(values.shape[0], batch, rng), axis=0)
 
 
 def random_offsets(distance, batch, rng):
     """`(batch, 2)` whole-pixel offsets, each uniform in [-floor(distance), floor(distance)]."""
-    reach = tf.cast(tf.floor(distance), tf.int32)
-    offsets = rng.uniform([batch, 2], minval=-reach, maxval=reach + 1, dtype=tf.int32)
-    return tf.cast(offsets, tf.float32)
+    reach = ops.floor(ops.convert_to_tensor(distance, "float32"))
+    index = ops.reshape(random_index(2.0 * reach + 1.0, 2 * batch, rng), (batch, 2))
+    return ops.cast(index, "float32") - reach
