@@ -332,16 +332,23 @@ def test_image_sample_is_fresh_each_call_and_valid():
     compiled, loop = compiled_images(lambda: sampler(rng), sampler.shape, [rng.state])
     assert np.abs(compiled() - compiled()).max() > 1e-2
     assert loop.traces == 1
+    assert tuple(param.image_sample((1, 4, 4, 4))().shape) == (1, 4, 4, 4)
 
 
-def test_random_background_at_the_callers_shape_inside_the_compiled_loop():
+def test_random_background_is_fresh_per_item_reproducible_and_compiles():
+    shape = (3, 24, 20, 4)
+    first, again = (to_numpy(param.random_background(shape, keras.random.SeedGenerator(1))) for _ in range(2))
+    assert first.shape == (3, 24, 20, 3) and 0.0 <= first.min() and first.max() <= 1.0
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first[0] - first[1]).mean() > 0.01
+    assert first.std() > 0.02  # blotches of colour, not a grey field
+
     rng = keras.random.SeedGenerator(0)
-    compiled, _ = compiled_images(lambda: param.random_background((2, 10, 7, 1), rng), (2, 10, 7, 3), [rng.state])
+    compiled, loop = compiled_images(lambda: param.random_background((2, 10, 7, 1), rng), (2, 10, 7, 3), [rng.state])
     images = compiled()
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert np.abs(images - compiled()).max() > 1e-2
-    rgba = param.image_sample((1, 4, 4, 4))()
-    assert tuple(rgba.shape) == (1, 4, 4, 4)
+    assert loop.traces == 1
     with pytest.raises(ValueError, match=r"Received: shape=\(2, None, 7, 3\)"):
         param.random_background((2, None, 7, 3))
 

@@ -147,5 +147,6 @@ def spectrum_to_image(coefficients, gain, width):
 def image_to_spectrum(images, gain) -> np.ndarray:
     """The inverse of `spectrum_to_image`, on the host: NHWC images to stacked real/imaginary parts."""
     gain = keras.ops.convert_to_numpy(gain)
-    spectrum = np.fft.rfft2(np.transpose(images, (0, 3, 1, 2))).swapaxes(-1, -2) / (gain * gain.shape[-1])
+    height = gain.shape[-1]
+    spectrum = np.fft.rfft2(np.transpose(images, (0, 3, 1, 2))).swapaxes(-1, -2) / (gain * height)
     return np.stack([spectrum.real, spectrum.imag]).astype(np.float32)
