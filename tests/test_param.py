@@ -150,6 +150,9 @@ def test_assign_image_repeats_one_image_and_rejects_bad_input():
     single = np.random.default_rng(2).uniform(size=(8, 8, 3))
     p.assign_image(single)
     np.testing.assert_allclose(to_numpy(p()), np.broadcast_to(single, (3, 8, 8, 3)), atol=1e-3)
+    p.reset(0)
+    p.assign_image(ops.convert_to_tensor(single[None], dtype="float32"))  # a backend tensor, as octaves pass
+    np.testing.assert_allclose(to_numpy(p()), np.broadcast_to(single, (3, 8, 8, 3)), atol=1e-3)
     with pytest.raises(ValueError, match=r"Expected images of shape \(3, 8, 8, 3\).*Received: images.shape=\(2, 8, 8, 3\)"):
         p.assign_image(np.zeros((2, 8, 8, 3)))
     with pytest.raises(ValueError, match=r"values in \[0, 1\]. Received: images with values in \[0, 255\]"):
