@@ -1,6 +1,7 @@
 """Image parameterisations: what the renderer optimises instead of raw pixels (Lucid's `optvis.param`).
 
-An `ImageParam` holds `tf.Variable`s and computes an image batch from them. Building blocks compose:
+An `ImageParam` holds `keras.Variable`s and computes an image batch from them with `keras.ops`, on every
+Keras backend. Building blocks compose:
 
 ```python
 raw = param.fft_image((1, 128, 128, 3)) + param.lowres_tensor((1, 128, 128, 3), (1, 16, 16, 3))

@@ -1,17 +1,19 @@
 """`ImageParam`: the object the renderer optimises, and the validation its factories share.
 
-A parameterisation owns some `tf.Variable`s and turns them into an image batch. The renderer captures
-those variables in a compiled step, so `reset` and `assign_image` always write into the same variables
-(never new ones): a new seed or a seeded start then reuses the compiled step without a retrace.
+A parameterisation owns some `keras.Variable`s and turns them into an image batch with `keras.ops`, so
+it runs on every Keras backend. The renderer's compiled loop captures those variables, so `reset` and
+`assign_image` always write into the same variables (never new ones), eagerly: a new seed or a seeded
+start then reuses the compiled loop without a retrace.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 DEFAULT_SD = 0.01
 """Lucid's standard deviation for initial values: small, so a run starts from a nearly flat grey image
@@ -25,7 +27,7 @@ class ImageParam:
     variables) and `_assign(images)` (make `__call__` reproduce `images`; full batch shape, float32).
 
     Attributes:
-        variables: list of the `tf.Variable`s an optimizer should update.
+        variables: list of the `keras.Variable`s an optimizer should update.
         shape: `(batch, height, width, channels)` of the images `__call__` returns.
     """
 
@@ -33,8 +35,9 @@ class ImageParam:
         self.shape = check_shape(shape)
         self.variables = list(variables)
 
-    def __call__(self) -> tf.Tensor:
-        """Returns the current float32 images of `self.shape`; traceable inside `tf.function`."""
+    def __call__(self):
+        """Returns the current float32 images of `self.shape` as a backend tensor; it reads the variables
+        on every call, so it is traceable inside the renderer's compiled loop on every backend."""
         raise NotImplementedError
 
     def reset(self, seed=None):
@@ -57,7 +60,7 @@ class ImageParam:
     def _initialize(self, rng: np.random.Generator):
         raise NotImplementedError
 
-    def _assign(self, images: tf.Tensor):
+    def _assign(self, images: np.ndarray):
         raise NotImplementedError(f"{type(self).__name__} cannot be set from images.")
 
     def __add__(self, other):
@@ -98,7 +101,7 @@ class SumParam(ImageParam):
         super().__init__(flat[0].shape, [v for term in flat for v in term.variables])
 
     def __call__(self):
-        return tf.add_n([term() for term in self.terms])
+        return functools.reduce(keras.ops.add, [term() for term in self.terms])
 
     def _initialize(self, rng):
         for term in self.terms:
@@ -107,20 +110,21 @@ class SumParam(ImageParam):
     def _assign(self, images):
         self.terms[0]._assign(images)
         for term in self.terms[1:]:
-            term._assign(tf.zeros_like(images))
+            term._assign(np.zeros_like(images))
 
     def __repr__(self):
         return " + ".join(repr(term) for term in self.terms)
 
 
-def as_image_batch(images, shape) -> tf.Tensor:
-    """Converts `images` to a float32 tensor of `shape`, repeating a single image over the batch."""
-    images = tf.cast(tf.convert_to_tensor(images), tf.float32)
-    if images.shape.rank == 3:
+def as_image_batch(images, shape) -> np.ndarray:
+    """Converts `images` (array or backend tensor) to a float32 NumPy array of `shape`, repeating a single
+    image over the batch."""
+    images = np.asarray(keras.ops.convert_to_numpy(images), dtype=np.float32)
+    if images.ndim == 3:
         images = images[None]
     received = tuple(images.shape)
     if received[1:] == tuple(shape[1:]) and received[0] == 1:
-        images = tf.tile(images, [shape[0], 1, 1, 1])
+        images = np.repeat(images, shape[0], axis=0)
     elif received != tuple(shape):
         raise ValueError(
             f"Expected images of shape {tuple(shape)} (or one image to repeat over the batch); resize "
@@ -141,6 +145,11 @@ def check_shape(shape, name="shape") -> tuple:
             f"Received: {name}={shape!r}"
         )
     return tuple(int(v) for v in values)
+
+
+def variable(shape, name) -> keras.Variable:
+    """A trainable float32 variable of zeros: a parameterisation's values before `reset` draws them."""
+    return keras.Variable(np.zeros(shape, np.float32), trainable=True, dtype="float32", name=name)
 
 
 def check_int(value, name, minimum=1) -> int:

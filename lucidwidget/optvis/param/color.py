@@ -7,8 +7,8 @@ images, which gives more natural colours.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from lucidwidget.optvis.param.base import ImageParam
 
@@ -36,20 +36,19 @@ ASSIGN_EPSILON = 1e-4
 sigmoid's gradient has not vanished, so optimisation can still move those pixels."""
 
 
-def decorrelated_to_rgb(t) -> tf.Tensor:
+def decorrelated_to_rgb(t):
     """Maps the last axis (3 channels) from the decorrelated space to RGB; shifts by no mean."""
     return _mix_channels(t, COLOR_CORRELATION_NORMALIZED)
 
 
-def rgb_to_decorrelated(rgb) -> tf.Tensor:
+def rgb_to_decorrelated(rgb):
     """The exact inverse of `decorrelated_to_rgb`."""
     return _mix_channels(rgb, _COLOR_CORRELATION_INVERSE)
 
 
-def _mix_channels(t, matrix) -> tf.Tensor:
+def _mix_channels(t, matrix):
     """`out[..., i] = sum_j matrix[i, j] * t[..., j]`, i.e. each pixel's colour vector times `matrix`."""
-    t = tf.convert_to_tensor(t, dtype=tf.float32)
-    return tf.tensordot(t, tf.constant(matrix.T), axes=[[t.shape.rank - 1], [0]])
+    return keras.ops.matmul(keras.ops.convert_to_tensor(t, dtype="float32"), matrix.T)
 
 
 class ValidRGB(ImageParam):
@@ -67,19 +66,19 @@ class ValidRGB(ImageParam):
         self.raw._initialize(rng)
 
     def _assign(self, images):
-        low, high = float(tf.reduce_min(images)), float(tf.reduce_max(images))
+        low, high = float(images.min()), float(images.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 f"Expected images with values in [0, 1]. Received: images with values in [{low:.4g}, {high:.4g}]"
             )
         if self.sigmoid:
-            images = tf.clip_by_value(images, ASSIGN_EPSILON, 1.0 - ASSIGN_EPSILON)
-            images = tf.math.log(images) - tf.math.log1p(-images)
+            images = np.clip(images, ASSIGN_EPSILON, 1.0 - ASSIGN_EPSILON)
+            images = np.log(images) - np.log1p(-images)
         colours = images.shape[-1] - int(self.alpha)
         rgb, alpha = images[..., :colours], images[..., colours:]
         if self.decorrelate and colours == 3:
-            rgb = rgb_to_decorrelated(rgb - _mean_shift(self.sigmoid))
-        self.raw._assign(tf.concat([rgb, alpha], -1))
+            rgb = keras.ops.convert_to_numpy(rgb_to_decorrelated(rgb - _mean_shift(self.sigmoid)))
+        self.raw._assign(np.concatenate([rgb, alpha], -1))
 
     def __repr__(self):
         return f"to_valid_rgb({self.raw!r}, decorrelate={self.decorrelate}, sigmoid={self.sigmoid}, alpha={self.alpha})"
@@ -107,7 +106,7 @@ def to_valid_rgb(param, decorrelate=True, sigmoid=True, alpha=None):
     """
     if isinstance(param, ImageParam):
         return ValidRGB(param, decorrelate=decorrelate, sigmoid=sigmoid, alpha=alpha)
-    t = tf.convert_to_tensor(param, dtype=tf.float32)
+    t = keras.ops.convert_to_tensor(param, dtype="float32")
     return _to_valid_rgb(t, decorrelate, sigmoid, _has_alpha(t.shape[-1], alpha))
 
 
@@ -115,9 +114,9 @@ def _to_valid_rgb(t, decorrelate, sigmoid, alpha):
     colours = t.shape[-1] - int(alpha)
     rgb, alpha = t[..., :colours], t[..., colours:]
     if decorrelate and colours == 3:
-        rgb = decorrelated_to_rgb(rgb) + _mean_shift(sigmoid)
-    squash = tf.sigmoid if sigmoid else _clip_unit
-    return tf.concat([squash(rgb), squash(alpha)], -1)
+        rgb = keras.ops.add(decorrelated_to_rgb(rgb), _mean_shift(sigmoid))
+    squash = keras.ops.sigmoid if sigmoid else _clip_unit
+    return keras.ops.concatenate([squash(rgb), squash(alpha)], -1)
 
 
 def _mean_shift(sigmoid):
@@ -126,18 +125,19 @@ def _mean_shift(sigmoid):
     return 0.0 if sigmoid else COLOR_MEAN
 
 
-@tf.custom_gradient
+@keras.ops.custom_gradient
 def _clip_unit(x):
     """Clips to [0, 1]; the gradient passes where the value is inside, or where a descent step (against
     the gradient) would move it back inside, so clipped pixels are not stuck for good."""
-    y = tf.clip_by_value(x, 0.0, 1.0)
 
-    def grad(dy):
+    def grad(*args, upstream=None):
+        if upstream is None:  # TensorFlow and JAX pass it positionally, PyTorch by keyword
+            (upstream,) = args
         inside = (x >= 0.0) & (x <= 1.0)
-        returning = ((x < 0.0) & (dy < 0.0)) | ((x > 1.0) & (dy > 0.0))
-        return tf.where(inside | returning, dy, tf.zeros_like(dy))
+        returning = ((x < 0.0) & (upstream < 0.0)) | ((x > 1.0) & (upstream > 0.0))
+        return keras.ops.where(inside | returning, upstream, keras.ops.zeros_like(upstream))
 
-    return y, grad
+    return keras.ops.clip(x, 0.0, 1.0), grad
 
 
 def _has_alpha(channels, alpha):

@@ -6,10 +6,10 @@ A generator trained to produce natural images acts as a strong image prior (Nguy
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
 
-from lucidwidget.optvis.param.base import ImageParam, check_float, check_int, normal
+from lucidwidget.optvis.param.base import ImageParam, check_float, check_int, normal, variable
 
 
 class GeneratorParam(ImageParam):
@@ -26,7 +26,7 @@ class GeneratorParam(ImageParam):
         self.latent_shape = _latent_shape(model, latent_shape)
         self._sd = check_float(sd, "sd", inclusive=False)
         self._low, self._span = _output_range(output_range)
-        self._latent = tf.Variable(tf.zeros((batch,) + self.latent_shape), name="latent")
+        self._latent = variable((batch,) + self.latent_shape, "latent")
         shape = _output_shape(model, self._latent)
         if shape[0] != batch:
             raise ValueError(f"Expected the generator to keep the batch size {batch}. Received: output shape={shape}")
@@ -34,8 +34,8 @@ class GeneratorParam(ImageParam):
         self.reset(seed)
 
     def __call__(self):
-        images = tf.cast(self.model(tf.identity(self._latent), training=False), tf.float32)
-        return tf.clip_by_value((images - self._low) / self._span, 0.0, 1.0)
+        images = keras.ops.cast(self.model(keras.ops.convert_to_tensor(self._latent), training=False), "float32")
+        return keras.ops.clip((images - self._low) / self._span, 0.0, 1.0)
 
     def _initialize(self, rng):
         self._latent.assign(normal(rng, self._latent.shape, self._sd))
@@ -116,7 +116,7 @@ def _output_range(output_range):
 def _output_shape(model, latent) -> tuple:
     """Runs the generator once on the initial latents and checks it returns RGB image batches."""
     try:
-        images = model(tf.identity(latent), training=False)
+        images = model(keras.ops.convert_to_tensor(latent), training=False)
     except Exception as error:
         raise ValueError(
             f"The generator failed on latent codes of shape {tuple(latent.shape)}; check `latent_shape`. "

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import string
 
+import keras
 import numpy as np
-import tensorflow as tf
 
-from lucidwidget.optvis.param.base import ImageParam, check_shape, check_sd, normal
+from lucidwidget.optvis.param.base import ImageParam, check_shape, check_sd, normal, variable
 
 
 class LowresTensor(ImageParam):
@@ -29,14 +29,15 @@ class LowresTensor(ImageParam):
         matrices = [_shift_matrix(n, pad) @ _interpolation_matrix(n, m)
                     for n, m, pad in zip(shape, underlying_shape, offsets)]
         # Axes whose matrix is the identity cost nothing and are skipped.
-        self._axes = [(axis, tf.constant(matrix), tf.constant(np.linalg.pinv(matrix).astype(np.float32)))
+        self._axes = [(axis, keras.ops.convert_to_tensor(matrix),
+                       keras.ops.convert_to_tensor(np.linalg.pinv(matrix).astype(np.float32)))
                       for axis, matrix in enumerate(matrices) if not _is_identity(matrix)]
-        self._low = tf.Variable(tf.zeros(underlying_shape), name="lowres")
+        self._low = variable(underlying_shape, "lowres")
         super().__init__(shape, [self._low])
         self.reset(seed)
 
     def __call__(self):
-        return _resample(self._low, [(axis, up) for axis, up, _ in self._axes])
+        return _resample(keras.ops.convert_to_tensor(self._low), [(axis, up) for axis, up, _ in self._axes])
 
     def _initialize(self, rng):
         self._low.assign(normal(rng, self.underlying_shape, self._sd))
@@ -70,7 +71,7 @@ def _resample(t, axis_matrices):
     letters = string.ascii_lowercase[:4]
     for axis, matrix in axis_matrices:
         source = letters.replace(letters[axis], "z")
-        t = tf.einsum(f"{letters[axis]}z,{source}->{letters}", matrix, t)
+        t = keras.ops.einsum(f"{letters[axis]}z,{source}->{letters}", matrix, t)
     return t
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+import keras
 
 from lucidwidget.optvis.param.base import check_float, check_sd, check_shape
 from lucidwidget.optvis.param.color import to_valid_rgb
-from lucidwidget.optvis.param.spatial import spectrum_scale, spectrum_to_image
+from lucidwidget.optvis.param.spatial import coefficient_gain, spectrum_to_image
 
 BACKGROUND_DECAY_POWER = 1.5
 """Spectrum decay of `random_background`: Lucid's transparency notebook draws its backgrounds at 1.5."""
@@ -30,38 +30,31 @@ class ImageSampler:
         self.decorrelate = bool(decorrelate)
         self.sd = check_sd(sd)
         self.decay_power = check_float(decay_power, "decay_power")
-        self._scale = spectrum_scale(self.shape[1], self.shape[2], self.decay_power)
 
-    def __call__(self, rng=None) -> tf.Tensor:
+    def __call__(self, rng=None):
         """A fresh float32 batch of `self.shape` in [0, 1].
 
         Args:
-            rng: a `tf.random.Generator` for reproducible draws. Defaults to None (TF's stateful
-                global random ops, new values on every call, also inside `tf.function`).
+            rng: a `keras.random.SeedGenerator`; inside a compiled loop pass one whose `state` the loop
+                carries. Defaults to None (a fresh unseeded generator: new values on every eager call).
         """
-        return self._draw(self.shape, self._scale, rng)
+        return self.sample(self.shape, rng)
 
-    def sample(self, shape, rng=None) -> tf.Tensor:
+    def sample(self, shape, rng=None):
         """Like calling the sampler, at another batch size and image size.
 
         Its `(shape, rng)` signature fits `transform.collapse_alpha_random(background=sampler.sample)`.
 
         Args:
-            shape: `(batch, height, width, channels)`, possibly a tensor known only inside
-                `tf.function` (the spectrum scale is then computed in the graph). The channels entry is
-                ignored: the sampler always draws its own channel count.
-            rng: a `tf.random.Generator`. Defaults to None (TF's global random ops).
+            shape: `(batch, height, width, channels)`, Python integers (a traced tensor's static
+                `shape`). The channels entry is ignored: the sampler always draws its own channel count.
+            rng: a `keras.random.SeedGenerator`. Defaults to None (a fresh unseeded generator).
         """
-        shape = tf.convert_to_tensor(shape, dtype=tf.int32)
-        return self._draw(shape, spectrum_scale(shape[1], shape[2], self.decay_power), rng)
-
-    def _draw(self, shape, scale, rng):
-        batch, height, width = (shape[i] for i in range(3))
-        noise_shape = tf.stack([2, batch, self.shape[3], height, width // 2 + 1])
-        noise = tf.random.normal(noise_shape) if rng is None else rng.normal(noise_shape)
-        # A shape only known in the graph hides the channel count, which `to_valid_rgb` needs.
-        noise = tf.ensure_shape(noise, (2, None, self.shape[3], None, None))
-        raw = spectrum_to_image(self.sd * noise, scale, height, width)
+        batch, height, width, _ = check_shape(shape)
+        rng = keras.random.SeedGenerator() if rng is None else rng
+        noise_shape = (2, batch, self.shape[3], width // 2 + 1, height)
+        noise = keras.random.normal(noise_shape, stddev=self.sd, seed=rng)
+        raw = spectrum_to_image(noise, coefficient_gain(height, width, self.decay_power), width)
         return to_valid_rgb(raw, decorrelate=self.decorrelate, sigmoid=True)
 
     def __repr__(self):
@@ -86,7 +79,7 @@ def image_sample(shape, *, decorrelate=True, sd=None, decay_power=1.0) -> ImageS
 
     ```python
     background = param.image_sample((1, 64, 64, 3), sd=0.3, decay_power=1.5)
-    images = background(rng=tf.random.Generator.from_seed(0))
+    images = background(rng=keras.random.SeedGenerator(0))
     ```
     """
     return ImageSampler(shape, decorrelate=decorrelate, sd=sd, decay_power=decay_power)
@@ -95,7 +88,7 @@ def image_sample(shape, *, decorrelate=True, sd=None, decay_power=1.0) -> ImageS
 _BACKGROUNDS = ImageSampler((1, 1, 1, 3), sd=BACKGROUND_SD, decay_power=BACKGROUND_DECAY_POWER)
 
 
-def random_background(shape, rng=None) -> tf.Tensor:
+def random_background(shape, rng=None):
     """A fresh random RGB background batch of `shape` (Lucid's transparency recipe): 1/f^1.5 noise.
 
     The renderer composites RGBA images over it each step (`transform.collapse_alpha_random`), so only
@@ -107,6 +100,7 @@ def random_background(shape, rng=None) -> tf.Tensor:
     Args:
         shape: `(batch, height, width, channels)`; the channels entry is ignored (always RGB; the
             compositing takes the mean for grey images).
-        rng: a `tf.random.Generator`. Defaults to None (TF's global random ops).
+        rng: a `keras.random.SeedGenerator`; the renderer passes the one its compiled loop carries.
+            Defaults to None (a fresh unseeded generator: eager calls only).
     """
     return _BACKGROUNDS.sample(shape, rng)

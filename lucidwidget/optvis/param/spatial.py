@@ -7,9 +7,10 @@ images look far more natural than with plain pixels (Olah et al., "Feature Visua
 
 from __future__ import annotations
 
-import tensorflow as tf
+import keras
+import numpy as np
 
-from lucidwidget.optvis.param.base import ImageParam, check_float, check_sd, check_shape, normal
+from lucidwidget.optvis.param.base import ImageParam, check_float, check_sd, check_shape, normal, variable
 
 FFT_OUTPUT_SCALE = 0.25
 """Lucid's gain on the spectral image. The 1/f boost of low frequencies makes a spectral image about
@@ -36,12 +37,12 @@ class PixelImage(ImageParam):
     def __init__(self, shape, sd=None, seed=None):
         shape = check_shape(shape)
         self._sd = check_sd(sd)
-        self._pixels = tf.Variable(tf.zeros(shape), name="pixels")
+        self._pixels = variable(shape, "pixels")
         super().__init__(shape, [self._pixels])
         self.reset(seed)
 
     def __call__(self):
-        return tf.identity(self._pixels)
+        return keras.ops.convert_to_tensor(self._pixels)
 
     def _initialize(self, rng):
         self._pixels.assign(normal(rng, self.shape, self._sd))
@@ -54,7 +55,8 @@ class FFTImage(ImageParam):
     """Real and imaginary parts of each image's 2D spectrum, scaled by 1/frequency^decay_power.
 
     The image is the inverse real FFT of the scaled spectrum, so it is unbounded; wrap it with
-    `to_valid_rgb` for colours. The spectrum scale is a constant computed once here.
+    `to_valid_rgb` for colours. The spectrum scale is a constant computed once here. The variable holds
+    the coefficients as `(2, batch, channels, width // 2 + 1, height)` (see `spectrum_to_image`).
     """
 
     def __init__(self, shape, sd=None, decay_power=1.0, seed=None):
@@ -62,19 +64,23 @@ class FFTImage(ImageParam):
         self._sd = check_sd(sd)
         self.decay_power = check_float(decay_power, "decay_power")
         batch, height, width, channels = shape
-        self._scale = tf.cast(spectrum_scale(height, width, self.decay_power), tf.complex64)
-        self._spectrum = tf.Variable(tf.zeros((2, batch, channels) + tuple(self._scale.shape)), name="spectrum")
+        gain = coefficient_gain(height, width, self.decay_power)
+        self._gain = keras.ops.convert_to_tensor(gain)
+        self._spectrum = variable((2, batch, channels) + gain.shape, "spectrum")
         super().__init__(shape, [self._spectrum])
         self.reset(seed)
 
     def __call__(self):
-        return spectrum_to_image(self._spectrum, self._scale, self.shape[1], self.shape[2])
+        return spectrum_to_image(self._spectrum, self._gain, self.shape[2])
 
     def _initialize(self, rng):
-        self._spectrum.assign(normal(rng, self._spectrum.shape, self._sd))
+        # Drawn in the (height, frequency) order of `numpy.fft.rfft2`, then transposed to the variable's.
+        batch, height, width, channels = self.shape
+        noise = normal(rng, (2, batch, channels, height, width // 2 + 1), self._sd)
+        self._spectrum.assign(np.swapaxes(noise, -1, -2))
 
     def _assign(self, images):
-        self._spectrum.assign(image_to_spectrum(images, self._scale))
+        self._spectrum.assign(image_to_spectrum(images, self._gain))
 
 
 def pixel_image(shape, sd=None, seed=None) -> PixelImage:
@@ -101,42 +107,46 @@ def fft_image(shape, sd=None, decay_power=1.0, seed=None) -> FFTImage:
     return FFTImage(shape, sd=sd, decay_power=decay_power, seed=seed)
 
 
-def spectrum_scale(height, width, decay_power=1.0) -> tf.Tensor:
+def spectrum_scale(height, width, decay_power=1.0) -> np.ndarray:
     """The float32 `(height, width // 2 + 1)` scale of each coefficient of a real 2D FFT.
 
     `sqrt(height * width) / max(f, 1 / min(max(height, width), LONGEST_WAVELENGTH))^decay_power`, with
     `f` the frequency in cycles per pixel: the floor keeps the constant term finite and stops the
     coarsest waves and the mean colour from dominating (see `LONGEST_WAVELENGTH`). `sqrt(height * width)`
-    makes TF's inverse FFT (which divides by the pixel count) unitary, so learning rates carry over from
-    pixel parameterisations. `height` and `width` may be tensors.
+    makes the inverse FFT (which divides by the pixel count) unitary, so learning rates carry over from
+    pixel parameterisations.
     """
-    rows = _fft_frequencies(height)[:, None]
-    columns = tf.cast(tf.range(width // 2 + 1), tf.float32) / tf.cast(width, tf.float32)
-    frequency = tf.sqrt(rows**2 + columns[None, :] ** 2)
-    longest = tf.minimum(tf.cast(tf.maximum(height, width), tf.float32), LONGEST_WAVELENGTH)
-    pixels = tf.cast(height * width, tf.float32)
-    return tf.sqrt(pixels) / tf.maximum(frequency, 1.0 / longest) ** decay_power
+    rows = np.fft.fftfreq(height)[:, None]
+    columns = np.fft.rfftfreq(width)[None, :]
+    frequency = np.sqrt(rows**2 + columns**2)
+    longest = min(max(height, width), LONGEST_WAVELENGTH)
+    return (np.sqrt(height * width) / np.maximum(frequency, 1.0 / longest) ** decay_power).astype(np.float32)
 
 
-def spectrum_to_image(real_imag, scale, height, width) -> tf.Tensor:
-    """Turns `(2, batch, channels, height, width // 2 + 1)` real/imaginary parts into NHWC images."""
-    real, imag = tf.unstack(real_imag)  # whose gradient is a cheap stack, unlike indexing's
-    spectrum = tf.complex(real, imag) * tf.cast(scale, tf.complex64)
-    planes = tf.signal.irfft2d(spectrum, fft_length=tf.stack([height, width]))
-    # With a size known only in the graph TF forgets even the leading (batch, channel) dimensions.
-    planes.set_shape(spectrum.shape[:-2] + (tf.get_static_value(height), tf.get_static_value(width)))
-    return tf.transpose(planes, (0, 2, 3, 1)) * FFT_OUTPUT_SCALE
+def coefficient_gain(height, width, decay_power=1.0) -> np.ndarray:
+    """The constant `spectrum_to_image` multiplies the coefficients by: `spectrum_scale` in the
+    coefficients' `(width // 2 + 1, height)` layout, times `FFT_OUTPUT_SCALE / height` (the inverse FFT
+    along the height is an unnormalised forward FFT, see `spectrum_to_image`)."""
+    return (spectrum_scale(height, width, decay_power).T * (FFT_OUTPUT_SCALE / height)).astype(np.float32)
 
 
-def image_to_spectrum(images, scale) -> tf.Tensor:
-    """The inverse of `spectrum_to_image`: NHWC images to stacked real/imaginary spectrum parts."""
-    planes = tf.transpose(images, (0, 3, 1, 2)) / FFT_OUTPUT_SCALE
-    spectrum = tf.signal.rfft2d(planes, fft_length=tf.shape(planes)[2:]) / tf.cast(scale, tf.complex64)
-    return tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)])
+def spectrum_to_image(coefficients, gain, width):
+    """Turns `(2, batch, channels, width // 2 + 1, height)` real/imaginary parts into NHWC images.
+
+    The inverse real 2D FFT of the scaled spectrum, in `keras.ops`' (real, imaginary) pairs: an inverse
+    FFT along the height (the last axis, so no transpose before it), then an inverse real FFT along
+    the width. The first is a forward FFT with real and imaginary parts swapped on the way in and out,
+    `ifft(x) = swap(fft(swap(x))) / n`, with `1 / n` folded into `gain` (`coefficient_gain`).
+    """
+    real, imag = keras.ops.unstack(keras.ops.multiply(coefficients, gain), 2)
+    imag, real = keras.ops.fft((imag, real))
+    planes = keras.ops.irfft((keras.ops.swapaxes(real, -1, -2), keras.ops.swapaxes(imag, -1, -2)), fft_length=width)
+    return keras.ops.transpose(planes, (0, 2, 3, 1))
 
 
-def _fft_frequencies(n) -> tf.Tensor:
-    """Float32 frequencies of an n-point FFT in cycles per pixel, like `numpy.fft.fftfreq(n)`."""
-    k = tf.range(n)
-    signed = tf.where(k < (n + 1) // 2, k, k - n)
-    return tf.cast(signed, tf.float32) / tf.cast(n, tf.float32)
+def image_to_spectrum(images, gain) -> np.ndarray:
+    """The inverse of `spectrum_to_image`, on the host: NHWC images to stacked real/imaginary parts."""
+    gain = keras.ops.convert_to_numpy(gain)
+    height = gain.shape[-1]
+    spectrum = np.fft.rfft2(np.transpose(images, (0, 3, 1, 2))).swapaxes(-1, -2) / (gain * height)
+    return np.stack([spectrum.real, spectrum.imag]).astype(np.float32)
