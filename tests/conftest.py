@@ -27,8 +27,25 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.backends)
 
 
+class NumpyHeUniform(keras.initializers.Initializer):
+    """He-uniform weights drawn by NumPy, so a fixture has the same weights on every backend (Keras'
+    seeded initializers draw from each backend's own random stream)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in = int(np.prod(shape[:-1]))
+        limit = np.sqrt(6.0 / fan_in)
+        values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
+        return keras.ops.convert_to_tensor(values.astype("float32"), dtype=dtype)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
 def _init(offset=0):
-    return keras.initializers.HeUniform(seed=SEED + offset)
+    return NumpyHeUniform(SEED + offset)
 
 
 def sequential_relu(size=None):
