@@ -27,6 +27,7 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.backends)
 
 
+@keras.saving.register_keras_serializable(package="lucidwidget_tests")
 class NumpyHeUniform(keras.initializers.Initializer):
     """He-uniform weights drawn by NumPy, so a fixture has the same weights on every backend (Keras'
     seeded initializers draw from each backend's own random stream)."""
