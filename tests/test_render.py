@@ -39,7 +39,7 @@ def assert_raises_far_above_noise(renderer, objective, size=32, **kwargs):
     "fixture, objective",
     [
         ("seq_model", "conv3:5"),
-        ("resnet_model", "res_out:3"),
+        ("resnet_model", "res_out:2"),
         ("resnet_model", "stem_bn:2"),
         ("nested_model", "inner_conv:4"),
         ("nested_model", "inner/inner_conv:4 + top_conv:1"),
