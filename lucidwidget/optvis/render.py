@@ -207,7 +207,7 @@ class Renderer:
         tap = self._tap(frozenset(objective.layers))
         images = ops.convert_to_tensor(images)
         model_input = fit_to_model(images, self.preprocess)
-        return float(objective(Activations(tap.read(model_input), model_input, images)))
+        return float(ops.convert_to_numpy(objective(Activations(tap.read(model_input), model_input, images))))
 
     def _check_channels(self, channels, name):
         if channels != self.channels:
