@@ -25,7 +25,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
 
 import lucidwidget as lw  # noqa: E402
 from lucidwidget import imaging, objectives, param  # noqa: E402
@@ -113,7 +113,7 @@ def transparency(renderer, args):
                              steps=args.steps, seed=args.seed, param=functools.partial(param.image, alpha=True))
     rgb, alpha = images[..., :3], images[..., 3:]
     shape = (BACKGROUNDS, size, size, 3)
-    natural = param.random_background(shape, tf.random.Generator.from_seed(args.seed + 1)).numpy()
+    natural = keras.ops.convert_to_numpy(param.random_background(shape, keras.random.SeedGenerator(args.seed + 1)))
     rng = np.random.default_rng(args.seed)
     noisy = np.clip(rng.uniform(size=(BACKGROUNDS, 1, 1, 3)) + WHITE_NOISE_SD * rng.standard_normal(shape), 0, 1)
     print(f"\n## Transparency: {LAYER}:{CHANNEL}, {size} px, {args.steps} steps, alpha penalty "

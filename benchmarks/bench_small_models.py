@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
 
 import trained_models as tm  # noqa: E402
 from lucidwidget.optvis import transform  # noqa: E402
@@ -34,7 +34,7 @@ LUCID_PIXELS = {"jitter": 8, "pad": 12}
 
 def resized_into(side):
     """A last transform that resizes the padded canvas to the input, as fixed-size models used to see it."""
-    return transform.Transform(lambda images, rng: tf.image.resize(images, (side, side)), key=("resize", side))
+    return transform.Transform(lambda images, rng: keras.ops.image.resize(images, (side, side)), key=("resize", side))
 
 
 def settings(side):
