@@ -8,8 +8,6 @@ one step per signature and feeds the knobs in as tensors.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 
@@ -58,7 +56,3 @@ def split_knobs(knobs, parts) -> list[tuple]:
         slices.append(tuple(knobs[start:start + count]))
         start += count
     return slices
-
-
-def is_number(value) -> bool:
-    return isinstance(value, numbers.Number) and not isinstance(value, bool)

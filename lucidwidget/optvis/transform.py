@@ -21,7 +21,6 @@ transforms (the render, before any padding); `pad` measures the image it pads.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 
@@ -30,7 +29,9 @@ import numpy as np
 from keras import ops
 
 from lucidwidget.optvis import warp
-from lucidwidget.optvis.knobs import Knobbed, is_number, split_knobs
+from lucidwidget import checks
+from lucidwidget.checks import is_number
+from lucidwidget.optvis.knobs import Knobbed, split_knobs
 
 PAD_MODES = ("constant", "reflect", "symmetric")
 ANGLE_UNITS = ("degrees", "radians")
@@ -181,23 +182,6 @@ def compose(transforms) -> Transform:
     return Transform(apply, knobs, key=("compose", tuple(t.signature for t in transforms)))
 
 
-def _check_number(name, value, minimum=None, exclusive=False):
-    if not is_number(value):
-        raise TypeError(f"Expected a number for `{name}`. Received: {name}={value!r}")
-    too_small = minimum is not None and (value <= minimum if exclusive else value < minimum)
-    if too_small or math.isnan(value):
-        bound = f"> {minimum}" if exclusive else f">= {minimum}"
-        raise ValueError(f"Expected `{name}` {bound}. Received: {name}={value!r}")
-    return value
-
-
-def _check_whole(name, value, minimum):
-    """Accepts integers and integral floats (sliders may send `12.0`), returning an `int`."""
-    if not is_number(value) or not float(value).is_integer() or value < minimum:
-        raise ValueError(f"Expected `{name}` to be a whole number >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
 def _is_fraction(value):
     return 0 < value < 1
 
@@ -211,27 +195,6 @@ def _check_distance(name, value, whole=False):
             f"Expected `{name}` to be {kind} or a fraction of the image side in (0, 1). Received: {name}={value!r}"
         )
     return value
-
-
-def _check_choice(name, value, choices):
-    text = value.lower() if isinstance(value, str) else value
-    if text not in choices:
-        close = difflib.get_close_matches(str(text), choices, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        valid = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"Unknown {name}. Expected one of {valid}.{hint} Received: {name}={value!r}")
-    return text
-
-
-def _check_list(name, values, minimum=None):
-    if is_number(values) or isinstance(values, str):
-        raise TypeError(f"Expected a list of numbers for `{name}`. Received: {name}={values!r}")
-    values = list(values)
-    if not values:
-        raise ValueError(f"Expected a non-empty list for `{name}`. Received: {name}={values!r}")
-    for value in values:
-        _check_number(name, value, minimum, exclusive=True)
-    return np.asarray(values, np.float32)
 
 
 def _jitter_draw(batch, side, rng, pixels, fraction):
@@ -274,7 +237,8 @@ def random_scale(scales) -> Transform:
     Args:
         scales: list of positive factors; `1.1` enlarges content by 10%.
     """
-    return AffineTransform(_random_scale_draw, (_check_list("scales", scales, minimum=0),), key=("random_scale",))
+    scales = checks.reals(scales, "scales", 0, exclusive=True)
+    return AffineTransform(_random_scale_draw, (scales,), key=("random_scale",))
 
 
 def _random_rotate_draw(batch, side, rng, angles):
@@ -288,8 +252,8 @@ def random_rotate(angles, units="degrees") -> Transform:
         angles: list of angles; repeat a value to draw it more often. Stored as radians in the knob.
         units: `"degrees"` or `"radians"`. Defaults to `"degrees"`.
     """
-    units = _check_choice("units", units, ANGLE_UNITS)
-    radians = _check_list("angles", angles)
+    units = checks.choice(units, "units", ANGLE_UNITS)
+    radians = checks.reals(angles, "angles")
     if units == "degrees":
         radians = np.deg2rad(radians).astype(np.float32)
     return AffineTransform(_random_rotate_draw, (radians,), key=("random_rotate",))
@@ -308,7 +272,7 @@ def pad(w, mode="reflect", constant_value=0.5) -> Transform:
     """
     w = _check_distance("w", w, whole=True)
     w = float(w) if _is_fraction(w) else int(w)
-    mode = _check_choice("mode", mode, PAD_MODES)
+    mode = checks.choice(mode, "mode", PAD_MODES)
     uniform = isinstance(constant_value, str) and constant_value.lower() == "uniform"
     if not (uniform or is_number(constant_value)):
         raise ValueError(
@@ -361,10 +325,10 @@ def gaussian_blur(sigma, size=None) -> Transform:
         size: odd kernel size in taps. Defaults to the size that spans `BLUR_TRUNCATE` sigmas of
             `max(sigma, BLUR_MAX_SIGMA)`, which all blurs up to `BLUR_MAX_SIGMA` share.
     """
-    _check_number("sigma", sigma, minimum=0)
+    checks.real(sigma, "sigma", 0)
     if size is None:
         size = 2 * math.ceil(BLUR_TRUNCATE * max(sigma, BLUR_MAX_SIGMA)) + 1
-    size = _check_whole("size", size, minimum=1)
+    size = checks.whole(size, "size", 1, integral_floats=True)
     if size % 2 == 0:
         raise ValueError(f"Expected an odd kernel `size`. Received: size={size}")
     radius = size // 2
@@ -393,8 +357,8 @@ def crop_or_pad_to(height, width) -> Transform:
     Use it last in a transform list. With an odd difference the extra row or column is added or cut at
     the bottom/right.
     """
-    height = _check_whole("height", height, minimum=1)
-    width = _check_whole("width", width, minimum=1)
+    height = checks.whole(height, "height", 1, integral_floats=True)
+    width = checks.whole(width, "width", 1, integral_floats=True)
     return Transform(
         lambda images, rng: _crop_or_pad(images, height, width),
         key=("crop_or_pad_to", height, width),
@@ -450,7 +414,7 @@ def collapse_alpha_random(sd=None, background=None) -> Transform:
 
     if background is not None:
         return Transform(composite, key=("collapse_alpha_random", background))
-    sd = _check_number("sd", 0.5 if sd is None else sd, minimum=0)
+    sd = checks.real(0.5 if sd is None else sd, "sd", 0)
     return Transform(composite, (np.float32(sd),), key=("collapse_alpha_random", None))
 
 
@@ -478,12 +442,12 @@ def preset(jitter=JITTER_FRACTION, scale=0.1, rotate=10, pad=PAD_FRACTION, blur=
         blur: Gaussian blur sigma in pixels applied last. Defaults to 0.
     """
     _check_distance("jitter", jitter)
-    _check_number("scale", scale, minimum=0)
+    checks.real(scale, "scale", 0)
     if scale >= 1:
         raise ValueError(f"Expected `scale` in [0, 1) so every factor stays positive. Received: scale={scale!r}")
-    _check_number("rotate", rotate, minimum=0)
+    checks.real(rotate, "rotate", 0)
     _check_distance("pad", pad, whole=True)
-    _check_number("blur", blur, minimum=0)
+    checks.real(blur, "blur", 0)
     scales = np.linspace(1 - scale, 1 + scale, PRESET_SCALE_STEPS)
     angles = np.concatenate([np.linspace(-rotate, rotate, PRESET_ANGLE_STEPS), np.zeros(PRESET_EXTRA_ZERO_ANGLES)])
     pixels, fraction = (0.0, jitter) if _is_fraction(jitter) else (jitter, 0.0)

@@ -305,10 +305,10 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
     knobs = list(knobs)
     checks = list(checks)
 
-    def fn(T, *knobs):
-        return compute(T, *as_tensors(knobs))
-
-    if batch is not None:
+    if batch is None:
+        def fn(T, *knobs):
+            return compute(T, *as_tensors(knobs))
+    else:
         batch = whole(batch, "batch", 0)
         knobs.append(batch)
         checks.append(_batch_index_check(batch))

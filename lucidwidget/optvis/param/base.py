@@ -9,11 +9,12 @@ start then reuses the compiled loop without a retrace.
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 
 import keras
 import numpy as np
+
+from lucidwidget import checks
 
 DEFAULT_SD = 0.01
 """Lucid's standard deviation for initial values: small, so a run starts from a nearly flat grey image
@@ -139,7 +140,7 @@ def check_shape(shape, name="shape") -> tuple:
         values = tuple(shape)
     except TypeError:
         values = None
-    if values is None or len(values) != 4 or not all(_is_int(v) and v >= 1 for v in values):
+    if values is None or len(values) != 4 or not all(checks.is_whole(v) and v >= 1 for v in values):
         raise ValueError(
             f"Expected `{name}` to be 4 positive integers (batch, height, width, channels). "
             f"Received: {name}={shape!r}"
@@ -152,29 +153,10 @@ def variable(shape, name) -> keras.Variable:
     return keras.Variable(np.zeros(shape, np.float32), trainable=True, dtype="float32", name=name)
 
 
-def check_int(value, name, minimum=1) -> int:
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
-def check_float(value, name, minimum=0.0, inclusive=True) -> float:
-    """Validates a finite real number >= `minimum` (or > with `inclusive=False`)."""
-    valid = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not valid or value < minimum or (not inclusive and value == minimum):
-        relation = ">=" if inclusive else ">"
-        raise ValueError(f"Expected `{name}` to be a finite number {relation} {minimum}. Received: {name}={value!r}")
-    return float(value)
-
-
 def check_sd(sd) -> float:
-    return DEFAULT_SD if sd is None else check_float(sd, "sd", inclusive=False)
+    return DEFAULT_SD if sd is None else checks.real(sd, "sd", 0, exclusive=True)
 
 
 def normal(rng: np.random.Generator, shape, sd) -> np.ndarray:
     """`sd`-scaled float32 Gaussian noise of `shape` from a NumPy generator."""
     return np.float32(sd) * rng.standard_normal(shape, dtype=np.float32)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)

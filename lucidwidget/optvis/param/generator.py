@@ -9,7 +9,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from lucidwidget.optvis.param.base import ImageParam, check_float, check_int, normal, variable
+from lucidwidget import checks
+from lucidwidget.optvis.param.base import ImageParam, normal, variable
 
 
 class GeneratorParam(ImageParam):
@@ -21,10 +22,10 @@ class GeneratorParam(ImageParam):
     def __init__(self, model, batch=1, latent_shape=None, seed=None, sd=1.0, output_range=(-1, 1)):
         if not callable(model):
             raise TypeError(f"Expected a Keras model mapping latent codes to images. Received: model={model!r}")
-        batch = check_int(batch, "batch")
+        batch = checks.whole(batch, "batch", 1)
         self.model = model
         self.latent_shape = _latent_shape(model, latent_shape)
-        self._sd = check_float(sd, "sd", inclusive=False)
+        self._sd = checks.real(sd, "sd", 0, exclusive=True)
         self._low, self._span = _output_range(output_range)
         self._latent = variable((batch,) + self.latent_shape, "latent")
         shape = _output_shape(model, self._latent)
@@ -104,7 +105,7 @@ def _latent_shape(model, latent_shape) -> tuple:
 
 def _output_range(output_range):
     try:
-        low, high = (check_float(v, "output_range", minimum=-np.inf) for v in output_range)
+        low, high = (checks.real(v, "output_range") for v in output_range)
     except (TypeError, ValueError):
         low = high = None
     if low is None or not low < high:

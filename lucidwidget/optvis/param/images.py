@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lucidwidget.optvis.param.base import check_int
+from lucidwidget import checks
 from lucidwidget.optvis.param.color import to_valid_rgb
 from lucidwidget.optvis.param.lowres import lowres_tensor
 from lucidwidget.optvis.param.spatial import fft_image, pixel_image
@@ -60,7 +60,7 @@ def aligned_image(w, h=None, *, batch=1, channels=3, shared=(2, 4, 8, 16), sd=No
     """
     shape = _shape(w, h, batch, channels, alpha)
     _, height, width, channels = shape
-    factors = [check_int(factor, "shared factor") for factor in shared]
+    factors = [checks.whole(factor, "shared factor", 1) for factor in shared]
     unique = fft_image(shape, sd=sd, decay_power=decay_power) if fft else pixel_image(shape, sd=sd)
     terms = [lowres_tensor(shape, (1, max(1, height // f), max(1, width // f), channels), sd=sd) for f in factors]
     param = to_valid_rgb(sum(terms, unique), decorrelate=decorrelate, sigmoid=True, alpha=alpha)
@@ -69,6 +69,6 @@ def aligned_image(w, h=None, *, batch=1, channels=3, shared=(2, 4, 8, 16), sd=No
 
 
 def _shape(w, h, batch, channels, alpha):
-    w = check_int(w, "w")
-    h = w if h is None else check_int(h, "h")
-    return (check_int(batch, "batch"), h, w, check_int(channels, "channels") + (1 if alpha else 0))
+    w = checks.whole(w, "w", 1)
+    h = w if h is None else checks.whole(h, "h", 1)
+    return (checks.whole(batch, "batch", 1), h, w, checks.whole(channels, "channels", 1) + (1 if alpha else 0))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from lucidwidget.optvis.param.base import check_float, check_sd, check_shape
+from lucidwidget import checks
+from lucidwidget.optvis.param.base import check_sd, check_shape
 from lucidwidget.optvis.param.color import to_valid_rgb
 from lucidwidget.optvis.param.spatial import coefficient_gain, spectrum_to_image
 
@@ -29,7 +30,7 @@ class ImageSampler:
             raise ValueError(f"Expected 3 (RGB) or 4 (RGBA) channels. Received: shape={shape!r}")
         self.decorrelate = bool(decorrelate)
         self.sd = check_sd(sd)
-        self.decay_power = check_float(decay_power, "decay_power")
+        self.decay_power = checks.real(decay_power, "decay_power", 0)
 
     def __call__(self, rng=None):
         """A fresh float32 batch of `self.shape` in [0, 1].

@@ -10,7 +10,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from lucidwidget.optvis.param.base import ImageParam, check_float, check_sd, check_shape, normal, variable
+from lucidwidget import checks
+from lucidwidget.optvis.param.base import ImageParam, check_sd, check_shape, normal, variable
 
 FFT_OUTPUT_SCALE = 0.25
 """Lucid's gain on the spectral image. The 1/f boost of low frequencies makes a spectral image about
@@ -62,7 +63,7 @@ class FFTImage(ImageParam):
     def __init__(self, shape, sd=None, decay_power=1.0, seed=None):
         shape = check_shape(shape)
         self._sd = check_sd(sd)
-        self.decay_power = check_float(decay_power, "decay_power")
+        self.decay_power = checks.real(decay_power, "decay_power", 0)
         batch, height, width, channels = shape
         gain = coefficient_gain(height, width, self.decay_power)
         self._gain = keras.ops.convert_to_tensor(gain)
