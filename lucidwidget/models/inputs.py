@@ -13,8 +13,9 @@ import difflib
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from lucidwidget import backend
 from lucidwidget.models.layers import graph_of
 
 IMAGE_RANK = 4
@@ -111,9 +112,8 @@ def _subclassed_input(model):
 
 def _traces(model, height, width, channels):
     """Whether the model's call traces on a (1, height, width, channels) image (shape inference only)."""
-    spec = tf.TensorSpec((1, height, width, channels), tf.float32)
     try:
-        tf.function(lambda x: model(x, training=False), autograph=False).get_concrete_function(spec)
+        backend.eval_shape(lambda x: model(x, training=False), ((1, height, width, channels), "float32"))
     except Exception:  # noqa: BLE001 - any failure means "this size does not work"
         return False
     return True
@@ -149,7 +149,8 @@ def infer_fixed_size(model, channels, default_side):
 
 
 def other_input_values(image_input, values, batch):
-    """Tensors for the non-image inputs: the user's `values` by input name, broadcast over `batch`, else zeros.
+    """Tensors for the non-image inputs: the user's `values` by input name, broadcast over `batch` (an
+    int), else zeros.
 
     Args:
         values: dict from input name to an array of one example's shape (or a batch of 1).
@@ -157,12 +158,12 @@ def other_input_values(image_input, values, batch):
     tensors = []
     for name, shape, dtype in image_input.others:
         if name in values:
-            value = tf.cast(tf.convert_to_tensor(values[name]), dtype)
-            if value.shape.rank == len(shape):
+            value = ops.cast(ops.convert_to_tensor(values[name]), dtype)
+            if len(value.shape) == len(shape):
                 value = value[None]
-            tensors.append(tf.broadcast_to(value, tf.concat([[batch], shape], 0)))
+            tensors.append(ops.broadcast_to(value, (batch, *shape)))
         else:
-            tensors.append(tf.zeros(tf.concat([[batch], shape], 0), dtype))
+            tensors.append(ops.zeros((batch, *shape), dtype))
     return tensors
 
 
