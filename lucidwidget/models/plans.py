@@ -1,11 +1,13 @@
 """Forward plans: which layer calls a tap runs, and how it runs each one.
 
-A Functional (or Sequential) model is a graph of layer calls. `_GraphPlan` interprets that graph
-itself, like `keras.Model.call` does, but runs only the calls that the requested layers depend on. A
-subclassed model's `call` is Python code, so `_CallPlan` runs it and intercepts the calls of its direct
-sublayers instead (see `intercept`), stopping the forward pass once every requested layer has been
-seen. Both recurse into nested models; `_Step` runs one call, reading its value before the activation
-and swapping in Lucid's redirected ReLU gradient where asked.
+A model's `call` runs as Keras runs it, while the calls of chosen sublayers are intercepted (see
+`intercept`): those that are or contain requested layers, nested models (to run them in inference mode
+and reach their ReLUs) and ReLU layers (for redirected ReLU). A Functional or Sequential model is first
+cut to a Functional sub-model whose outputs are the calls that the requested layers depend on
+(`keras.Model(inputs, outputs)`), so Keras itself runs only those; a subclassed model's `call` is Python
+code, so its forward pass stops once every requested layer has been seen. `_Step` runs one intercepted
+call, reading its value before the activation (through a linear twin of a fused activation) and
+swapping in Lucid's redirected ReLU gradient where asked.
 """
 
 import functools
@@ -15,7 +17,7 @@ import keras
 
 from lucidwidget.models import activations, units
 from lucidwidget.models.intercept import StopForward, intercepting, pushed
-from lucidwidget.models.layers import children, forward_nodes, graph_of
+from lucidwidget.models.layers import children, graph_of
 
 
 class Run:
@@ -26,10 +28,12 @@ class Run:
         self.values = {}
 
     def record(self, names, value):
+        """Records `value` (its first tensor) under `names`: a layer called several times is read at its
+        first call."""
         if names:
             first = keras.tree.flatten(value)[0]
             for name in names:
-                self.values[name] = first
+                self.values.setdefault(name, first)
 
 
 class _Step:
@@ -116,67 +120,39 @@ def _make_step(child, group, depth, preactivation, outputs_needed):
 
 
 def make_plan(model, targets, depth, preactivation, needs_outputs):
+    """The plan that runs `model` (at `depth` in the nesting of `targets`) as far as the targets need."""
+    if not needs_outputs:
+        model = _truncated(model, _route(targets, depth))
+    return _CallPlan(model, targets, depth, preactivation)
+
+
+def _truncated(model, groups):
+    """A Functional or Sequential `model` cut to the calls that the direct children in `groups` depend on:
+    a Functional sub-model that shares the layers and outputs each such child's first call. Subclassed
+    models come back unchanged."""
     graph = graph_of(model)
-    if graph is None:
-        return _CallPlan(model, targets, depth, preactivation)
-    return _GraphPlan(graph, targets, depth, preactivation, needs_outputs)
+    if graph is None or not groups:
+        return model
+    outputs = [_first_call_outputs(child, graph) for child in children(model) if id(child) in groups]
+    inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
+    return keras.Model(inputs, [t for call in outputs for t in call], name=model.name)
 
 
-class _GraphPlan:
-    """The calls of a Functional graph that the targets (and outputs, if needed) depend on."""
-
-    def __init__(self, graph, targets, depth, preactivation, needs_outputs):
-        self.graph = graph
-        self.needs_outputs = needs_outputs
-        nodes = forward_nodes(graph)
-        groups = _route(targets, depth)
-        target_nodes = {}
-        for node in nodes:
-            if id(node.operation) in groups:
-                target_nodes.setdefault(id(node.operation), node)
-        needed = self._needed(nodes, list(target_nodes.values()), needs_outputs)
-        read = {id(t) for node in nodes if id(node) in needed for t in node.input_tensors}
-        if needs_outputs:
-            read.update(id(t) for t in graph.outputs)
-        self.steps = []
-        for node in nodes:
-            if id(node) in needed:
-                is_target = target_nodes.get(id(node.operation)) is node
-                group = groups.get(id(node.operation), []) if is_target else []
-                outputs_needed = any(id(t) in read for t in node.outputs)
-                self.steps.append((node, _make_step(node.operation, group, depth, preactivation, outputs_needed)))
-
-    @staticmethod
-    def _needed(nodes, target_nodes, needs_outputs):
-        """Ids of the nodes to run: all of them for the outputs, else the targets' ancestors."""
-        in_graph = {id(node) for node in nodes}
-        if needs_outputs:
-            return in_graph
-        needed, stack = set(), list(target_nodes)
-        while stack:
-            node = stack.pop()
-            if id(node) in in_graph and id(node) not in needed:
-                needed.add(id(node))
-                stack.extend(node.parent_nodes)
-        return needed
-
-    def run(self, args, kwargs, run, stoppable=False):
-        inputs = args[0] if args else kwargs["inputs"]
-        tensors = dict(zip(map(id, self.graph.inputs), keras.tree.flatten(inputs)))
-        with pushed(None):
-            for node, step in self.steps:
-                call_args, call_kwargs = node.arguments.fill_in(tensors)
-                outputs = step.apply(call_args, call_kwargs, run)
-                if step.outputs_needed:
-                    tensors.update(zip(map(id, node.outputs), keras.tree.flatten(outputs)))
-        if not self.needs_outputs:
-            return None
-        outputs = keras.tree.pack_sequence_as(self.graph.output, [tensors[id(t)] for t in self.graph.outputs])
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+def _first_call_outputs(layer, graph):
+    """The output tensors of `layer`'s first call in `graph` (Keras records each symbolic call of a
+    layer as one of its inbound nodes; a layer shared with another model also has nodes there)."""
+    inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
+    for node in layer._inbound_nodes:
+        try:
+            keras.Model(inputs, node.outputs)
+        except ValueError:  # a call of the layer in another graph
+            continue
+        return list(node.outputs)
+    raise ValueError(f"Layer {layer.name!r} is not called in model {graph.name!r}. Received: layer={layer!r}")
 
 
 class _CallPlan:
-    """A subclassed model (or composite layer): run its `call`, intercepting the sublayers that matter.
+    """Runs a model's (or composite layer's) `call`, intercepting the sublayers that matter.
 
     Those are the direct sublayers that are or contain targets, that have sublayers themselves (to
     reach their ReLUs and run nested models in inference mode) and ReLU layers (for redirected ReLU).
