@@ -531,3 +531,28 @@ def test_tap_inside_a_composite_layer_of_a_subclassed_model():
     assert model.after.calls == 0
     post = FeatureTap(model, ["block_b"], preactivation=False)(x, redirect_relu=True)["block_b"]
     assert_close(post, model(x), rtol=1e-6, atol=1e-6)
+
+
+def test_a_layer_called_twice_is_read_at_its_first_call():
+    inputs = keras.Input((None, None, 3))
+    shared = keras.layers.Conv2D(3, 1, name="shared", kernel_initializer=keras.initializers.HeUniform(seed=3))
+    outputs = shared(keras.layers.Activation("relu", name="act")(shared(inputs)))
+    model = keras.Model(inputs, outputs)
+    x = images()
+    taps = FeatureTap(model, ["shared", "act"], preactivation=False)(x)
+    assert_close(taps["shared"], shared(x))
+    assert_close(taps["act"], ops.relu(shared(x)))
+
+
+def test_names_with_spaces_and_a_minus_run_in_a_compiled_loop():
+    """TensorFlow refuses such names as graph scopes; the tap calls twins with clean names instead. (Keras
+    on PyTorch refuses a '.' in a layer name, so none is used here.)"""
+    model = keras.Sequential([
+        keras.Input((None, None, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="fc6-3"),
+        keras.layers.Conv2D(5, 3, activation="relu", name="conv 1b"),
+    ])
+    tap = FeatureTap(model, ["fc6-3", "conv 1b"])
+    eager = float(numpy(ops.sum(tap(images())["conv 1b"])))
+    compiled, _ = compiled_value(lambda x: ops.sum(tap(x)["conv 1b"]), images())
+    assert compiled == pytest.approx(eager, rel=1e-5)

@@ -27,7 +27,7 @@ DEFAULT_CHANNELS = 3
 CANDIDATE_SIDES = (8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 192, 224, 227, 256, 299)
 """Square sides tried by shape inference when a subclassed model's call fails at its default size and
 it records no build shape: the sizes small models and the usual ImageNet models are trained at. Each
-try traces the model symbolically (no weights are created or run)."""
+try infers shapes only (`backend.eval_shape`: no weights are created, nothing is computed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _subclassed_input(model):
 
 
 def _traces(model, height, width, channels):
-    """Whether the model's call traces on a (1, height, width, channels) image (shape inference only)."""
+    """Whether the model's call runs on a (1, height, width, channels) image (shape inference only)."""
     try:
         backend.eval_shape(lambda x: model(x, training=False), ((1, height, width, channels), "float32"))
     except Exception:  # noqa: BLE001 - any failure means "this size does not work"

@@ -1,11 +1,10 @@
 """Forward plans: which layer calls a tap runs, and how it runs each one.
 
-A model's `call` runs as Keras runs it, while the calls of chosen sublayers are intercepted (see
-`intercept`): those that are or contain requested layers, nested models (to run them in inference mode
-and reach their ReLUs) and ReLU layers (for redirected ReLU). A Functional or Sequential model is first
-cut to a Functional sub-model whose outputs are the calls that the requested layers depend on
-(`keras.Model(inputs, outputs)`), so Keras itself runs only those; a subclassed model's `call` is Python
-code, so its forward pass stops once every requested layer has been seen. `_Step` runs one intercepted
+A Functional (or Sequential) model is first cut to a Functional sub-model whose outputs are the calls
+that the requested layers depend on (`keras.Model(inputs, outputs)`); `_GraphPlan` lets Keras run that
+graph and hands each layer call to a `_Step`. A subclassed model's `call` is Python code, so `_CallPlan`
+runs it and intercepts the calls of its direct sublayers instead (see `intercept`). Both stop the
+forward pass once every requested layer has been seen and recurse into nested models; `_Step` runs one
 call, reading its value before the activation (through a linear twin of a fused activation) and
 swapping in Lucid's redirected ReLU gradient where asked.
 """
@@ -121,72 +120,106 @@ def _make_step(child, group, depth, preactivation, outputs_needed):
 
 def make_plan(model, targets, depth, preactivation, needs_outputs):
     """The plan that runs `model` (at `depth` in the nesting of `targets`) as far as the targets need."""
-    if not needs_outputs:
-        model = _truncated(model, _route(targets, depth))
-    return _CallPlan(model, targets, depth, preactivation)
-
-
-def _truncated(model, groups):
-    """A Functional or Sequential `model` cut to the calls that the direct children in `groups` depend on:
-    a Functional sub-model that shares the layers and outputs each such child's first call. Subclassed
-    models come back unchanged."""
     graph = graph_of(model)
-    if graph is None or not groups:
-        return model
-    outputs = [_first_call_outputs(child, graph) for child in children(model) if id(child) in groups]
-    inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
-    return keras.Model(inputs, [t for call in outputs for t in call], name=model.name)
+    if graph is None:
+        return _CallPlan(model, targets, depth, preactivation)
+    if not needs_outputs:
+        graph = _truncated(graph, _route(targets, depth))
+    return _GraphPlan(graph, targets, depth, preactivation)
+
+
+def _truncated(graph, groups):
+    """A Functional `graph` cut to the calls that its direct children in `groups` depend on: a Functional
+    sub-model that shares the layers and outputs each such child's first call."""
+    if not groups:
+        return graph
+    outputs = [_first_call_outputs(child, graph) for child in children(graph) if id(child) in groups]
+    return keras.Model(_inputs(graph), [t for call in outputs for t in call])
+
+
+def _inputs(graph):
+    return graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
 
 
 def _first_call_outputs(layer, graph):
     """The output tensors of `layer`'s first call in `graph` (Keras records each symbolic call of a
     layer as one of its inbound nodes; a layer shared with another model also has nodes there)."""
-    inputs = graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
     for node in layer._inbound_nodes:
         try:
-            keras.Model(inputs, node.outputs)
+            keras.Model(_inputs(graph), node.outputs)
         except ValueError:  # a call of the layer in another graph
             continue
         return list(node.outputs)
     raise ValueError(f"Layer {layer.name!r} is not called in model {graph.name!r}. Received: layer={layer!r}")
 
 
-class _CallPlan:
-    """Runs a model's (or composite layer's) `call`, intercepting the sublayers that matter.
+class _Plan:
+    """How a model's direct sublayers are called: a `_Step` for each of `layers` that matters.
 
-    Those are the direct sublayers that are or contain targets, that have sublayers themselves (to
-    reach their ReLUs and run nested models in inference mode) and ReLU layers (for redirected ReLU).
+    Those are the sublayers that are or contain targets, that have sublayers themselves (to reach their
+    ReLUs and run nested models in inference mode) and ReLU layers (for redirected ReLU); `every=True`
+    gives every layer a step (so each runs in inference mode).
     """
 
-    def __init__(self, model, targets, depth, preactivation):
+    def __init__(self, model, targets, depth, preactivation, every=False):
         self.model = model
         self.targets = frozenset(name for name, _, _ in targets)
-        self.accepts_training = "training" in inspect.signature(model.call).parameters
         groups = _route(targets, depth)
         self.steps = {}
         for child in children(model):
             group = groups.get(id(child), [])
             relu = activations.relu_max_value(child) is not activations.NOT_RELU
-            if group or relu or children(child):
+            if every or group or relu or children(child):
                 full = _make_step(child, group, depth, preactivation, outputs_needed=True)
                 last = _make_step(child, group, depth, preactivation, outputs_needed=False) if group else None
                 self.steps[id(child)] = (full, last, frozenset(name for name, _, _ in group))
 
     def run(self, args, kwargs, run, stoppable=False):
-        if self.accepts_training:
-            kwargs = {**kwargs, "training": False}
         frame = _CallFrame(self, run, stoppable)
         try:
-            with intercepting([layer for layer in children(self.model) if id(layer) in self.steps], frame):
-                return self.model(*args, **kwargs)
+            return self._forward(args, kwargs, frame)
         except StopForward as stop:
             if stop.frame is not frame:
                 raise
             return None
 
 
+class _GraphPlan(_Plan):
+    """A Functional graph (a Sequential model's too), cut to the calls the targets need (`_truncated`):
+    Keras runs it and hands each layer call to its step."""
+
+    def __init__(self, graph, targets, depth, preactivation):
+        super().__init__(graph, targets, depth, preactivation, every=True)
+
+    def _forward(self, args, kwargs, frame):
+        def operation_fn(operation):
+            if id(operation) not in self.steps:
+                return operation
+            return lambda *call_args, **call_kwargs: frame.handle(operation, call_args, call_kwargs)
+
+        inputs = args[0] if args else kwargs["inputs"]
+        with pushed(None):
+            outputs = self.model._run_through_graph(inputs, operation_fn=operation_fn)
+        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+
+
+class _CallPlan(_Plan):
+    """A subclassed model (or composite layer): its `call` is Python code, so it runs as it is while the
+    calls of the sublayers that matter are intercepted (see `intercept`)."""
+
+    def __init__(self, model, targets, depth, preactivation):
+        super().__init__(model, targets, depth, preactivation)
+        self.accepts_training = "training" in inspect.signature(model.call).parameters
+
+    def _forward(self, args, kwargs, frame):
+        if self.accepts_training:
+            kwargs = {**kwargs, "training": False}
+        with intercepting([layer for layer in children(self.model) if id(layer) in self.steps], frame):
+            return self.model(*args, **kwargs)
+
+
 class _CallFrame:
-    """One run of a `_CallPlan`: the intercepted sublayer calls of its model are handed to `handle`."""
+    """One run of a plan: the calls of its model's sublayers that have steps are handed to `handle`."""
 
     def __init__(self, plan, run, stoppable):
         self.plan, self.steps, self.run, self.stoppable = plan, plan.steps, run, stoppable
