@@ -1,6 +1,7 @@
 """lucidwidget.models: loading, layer lookup, and activation taps on every architecture family."""
 
 import contextlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -185,6 +186,8 @@ def hed_on_tensorflow(tmp_path_factory):
 
 
 @pytest.mark.vgg
+@pytest.mark.skipif(backend.name != "tensorflow" or importlib.util.find_spec("tensorflow") is None,
+                    reason="runs every backend in its own process, so once (with the TensorFlow suite)")
 @pytest.mark.parametrize("other", ["jax", "torch"])
 def test_vgg16_hed_loads_without_tensorflow_and_matches_it(other, hed_on_tensorflow, tmp_path):
     reference = hed_on_tensorflow
@@ -192,6 +195,19 @@ def test_vgg16_hed_loads_without_tensorflow_and_matches_it(other, hed_on_tensorf
     assert not loaded_tensorflow
     assert values.shape == (1, 8, 8, 512) and np.abs(reference).max() > 1.0
     np.testing.assert_allclose(values, reference, rtol=1e-4, atol=1e-3 * np.abs(reference).max())
+
+
+def test_the_backend_is_read_as_keras_reads_it_without_importing_keras(tmp_path):
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    check = "import sys; from lucidwidget._tf_startup import keras_backend; print(keras_backend(), 'keras' in sys.modules)"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for extra, expected in [({"KERAS_HOME": str(tmp_path)}, "jax False"),
+                            ({"KERAS_HOME": str(tmp_path), "KERAS_BACKEND": "torch"}, "torch False"),
+                            ({"KERAS_HOME": str(tmp_path / "none")}, "tensorflow False")]:
+        done = subprocess.run([sys.executable, "-c", check], env={**env, **extra, "PYTHONPATH": root},
+                              capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == expected
 
 
 # Layer lookup ---------------------------------------------------------------------------------------
