@@ -1,7 +1,7 @@
 """lucidwidget: interactive feature visualization for Keras 3 models, live in Jupyter.
 
-Attributes are imported on first use, so `import lucidwidget` stays quick and TensorFlow loads only
-when the engine is needed. TensorFlow's C++ log level defaults to 2 (errors only) and its start-up
+Attributes are imported on first use, so `import lucidwidget` stays quick and the Keras backend
+(`KERAS_BACKEND`: TensorFlow, JAX or PyTorch) loads only when the engine is needed. TensorFlow's C++ log level defaults to 2 (errors only) and its start-up
 notices are hidden (see `_tf_startup`); set `TF_CPP_MIN_LOG_LEVEL` before importing lucidwidget to
 choose another level.
 """
@@ -31,9 +31,9 @@ __all__ = sorted(_LAZY)
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'lucidwidget' has no attribute {name!r}")
-    from lucidwidget._tf_startup import import_tensorflow
+    from lucidwidget._tf_startup import import_backend
 
-    import_tensorflow()
+    import_backend()
     module_name, attribute = _LAZY[name]
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)

@@ -5,7 +5,8 @@ TensorFlow 2.2x prints a few lines while it loads, before its C++ logging reads 
 drivers" (twice), and on a machine without a GPU driver an `E0000 ... failed call to cuInit` error when
 the devices are listed. They reach a notebook as a pink stderr block and every CLI command's output.
 
-`import_tensorflow` imports TensorFlow and lists its devices with file descriptor 2 redirected to a
+`import_backend` does this when TensorFlow is Keras' backend (JAX and PyTorch need nothing), before
+Keras itself would import it. `import_tensorflow` imports TensorFlow and lists its devices with file descriptor 2 redirected to a
 temporary file, then writes back every captured line that `TF_CPP_MIN_LOG_LEVEL` would have hidden had
 it been read in time, except the cuInit error when TensorFlow also found no driver (the expected result on
 a CPU-only machine). Anything else, an error included, still prints. `lucidwidget/__init__.py` sets the
@@ -15,6 +16,7 @@ level to 2 (errors only) unless the user chose one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sys
@@ -27,6 +29,9 @@ SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 """absl severities in the numbering of TF_CPP_MIN_LOG_LEVEL."""
 
 ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+
+DEFAULT_KERAS_BACKEND = "tensorflow"
+"""The backend Keras uses when neither `KERAS_BACKEND` nor its `keras.json` names one."""
 
 NO_DRIVER = "Could not find cuda drivers"
 NO_DRIVER_CUINIT = "failed call to cuInit"
@@ -102,3 +107,26 @@ def import_tensorflow():
 
         tensorflow.config.list_physical_devices()
     return tensorflow
+
+
+def keras_backend() -> str:
+    """The backend Keras runs on, read the way Keras reads it but without importing Keras (which would
+    import TensorFlow): `KERAS_BACKEND`, else the `backend` of `$KERAS_HOME/keras.json` (by default
+    `~/.keras`, or `/tmp/.keras` when the home directory is not writable), else TensorFlow."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    if "KERAS_BACKEND" in os.environ:
+        return os.environ["KERAS_BACKEND"]
+    home = os.path.expanduser("~")
+    keras_dir = os.environ.get("KERAS_HOME") or os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    try:
+        with open(os.path.join(os.path.expanduser(keras_dir), "keras.json")) as file:
+            return json.load(file).get("backend", DEFAULT_KERAS_BACKEND)
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_KERAS_BACKEND
+
+
+def import_backend():
+    """Imports TensorFlow with `import_tensorflow` when it is Keras' backend; other backends need nothing."""
+    if keras_backend() == "tensorflow":
+        import_tensorflow()

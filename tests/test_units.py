@@ -1,15 +1,15 @@
-"""Deferred layers: objectives that read a few units of the deepest layer compute only those."""
+"""Deferred layers: reading a few units of the deepest tapped layer computes only those."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
-import lucidwidget as lw
 from conftest import sequential_relu
+from lucidwidget import backend
 from lucidwidget.models import FeatureTap
 from lucidwidget.models.units import slices_units, unit_slice
-from lucidwidget.optvis.step import Activations
+from test_models import convolutions, numpy
 
 
 def built(layer, shape):
@@ -18,7 +18,11 @@ def built(layer, shape):
 
 
 def random(shape, seed=0):
-    return tf.random.stateless_normal(shape, seed=(seed, 7))
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def uniform(shape, seed):
+    return np.random.default_rng(seed).uniform(size=shape).astype("float32")
 
 
 SLICEABLE = [
@@ -37,7 +41,7 @@ def test_unit_slice_equals_the_full_output_gathered(layer, input_shape):
     x = random(input_shape)
     full = layer(x)
     for index in (0, 3, [3, 1, 1]):
-        np.testing.assert_allclose(unit_slice(layer, x, index), tf.gather(full, index, axis=-1), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(numpy(unit_slice(layer, x, index)), np.take(numpy(full), index, axis=-1), rtol=1e-5, atol=1e-5)
     assert unit_slice(layer, x, 2).shape == full.shape[:-1]
 
 
@@ -54,66 +58,55 @@ def test_layers_whose_units_cannot_be_sliced_are_not_deferred():
 def test_tap_defers_only_the_deepest_layer_and_gives_the_same_values():
     model = sequential_relu()
     tap = FeatureTap(model, ["conv2", "conv3"])
-    x = tf.random.stateless_uniform((2, 16, 16, 3), seed=(1, 2))
+    x = uniform((2, 16, 16, 3), 1)
     reading = tap.read(x)
-    full = tap(x)
+    full = {name: numpy(value) for name, value in tap(x).items()}
     assert list(reading) == ["conv2", "conv3"]
-    np.testing.assert_allclose(reading.units("conv3", 5), full["conv3"][..., 5], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(reading.units("conv2", [3, 0]), tf.gather(full["conv2"], [3, 0], axis=-1), rtol=1e-6)
-    np.testing.assert_allclose(reading["conv3"], full["conv3"], rtol=1e-6)
+    np.testing.assert_allclose(numpy(reading.units("conv3", 5)), full["conv3"][..., 5], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(numpy(reading.units("conv2", [3, 0])), full["conv2"][..., [3, 0]], rtol=1e-6)
+    np.testing.assert_allclose(numpy(reading["conv3"]), full["conv3"], rtol=1e-6)
 
 
 def test_post_activation_tap_of_a_fused_relu_is_not_sliced_before_the_relu():
     model = sequential_relu()
-    x = tf.random.stateless_uniform((2, 16, 16, 3), seed=(3, 4))
+    x = uniform((2, 16, 16, 3), 3)
     reading = FeatureTap(model, ["conv3"], preactivation=False).read(x)
-    post = keras.Model(model.inputs, model.get_layer("conv3").output)(x)
-    assert float(tf.reduce_min(reading.units("conv3", 1))) >= 0.0
-    np.testing.assert_allclose(reading.units("conv3", 1), post[..., 1], rtol=1e-5, atol=1e-6)
+    post = numpy(keras.Model(model.inputs[0], model.get_layer("conv3").output)(x))
+    assert numpy(reading.units("conv3", 1)).min() >= 0.0
+    np.testing.assert_allclose(numpy(reading.units("conv3", 1)), post[..., 1], rtol=1e-5, atol=1e-6)
 
 
-def conv_output_channels(concrete):
-    """Output channel counts of every convolution the compiled graph runs."""
-    return sorted(
-        op.outputs[0].shape[-1] for op in concrete.graph.get_operations() if op.type == "Conv2D"
-    )
-
-
-def test_a_channel_objective_convolves_only_its_channel_at_the_deepest_layer():
-    """The compiled step of `channel("conv3", n)` runs conv3 with one output channel, not twelve, and its
-    gradient equals the one through the full layer."""
+def test_a_channel_read_convolves_only_its_channel_at_the_deepest_layer():
+    """Reading unit 7 of conv3 runs conv3 with one output channel, not twelve, and its gradient equals
+    the one through the full layer; the index may be a tensor (a knob)."""
     model = sequential_relu()
-    objective = lw.objectives.channel("conv3", 7)
-    x = tf.random.stateless_uniform((2, 16, 16, 3), seed=(5, 6))
+    x = uniform((2, 16, 16, 3), 5)
     tap = FeatureTap(model, ["conv3"])
+    image = keras.Variable(x)
 
-    def value(images, sliced):
-        reading = tap.read(images) if sliced else {"conv3": tap(images)["conv3"]}
-        T = Activations(reading, images, images) if sliced else (lambda name: reading[name])
-        return objective(T)
+    def mean(sliced):
+        def value():
+            reading = tap.read(image.value)
+            units = reading.units("conv3", ops.convert_to_tensor(7)) if sliced else reading["conv3"][..., 7]
+            return ops.mean(units)
 
-    def gradient(sliced):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            result = value(x, sliced)
-        return result, tape.gradient(result, x)
+        value, (grad,) = backend.value_and_grad(value, [image])()
+        return float(numpy(value)), numpy(grad)
 
-    (v_sliced, g_sliced), (v_full, g_full) = gradient(True), gradient(False)
+    with convolutions() as runs:
+        v_sliced, g_sliced = mean(True)
+    assert sorted(channels for _, channels in runs) == [1, 8, 16]
+    v_full, g_full = mean(False)
     np.testing.assert_allclose(v_sliced, v_full, rtol=1e-5)
     np.testing.assert_allclose(g_sliced, g_full, rtol=1e-4, atol=1e-7)
 
-    concrete = tf.function(lambda images: value(images, True)).get_concrete_function(
-        tf.TensorSpec((2, 16, 16, 3), tf.float32))
-    assert conv_output_channels(concrete) == [1, 8, 16]
 
-
-def test_an_objective_that_reads_the_whole_layer_and_a_channel_computes_the_layer_once():
+def test_reading_a_channel_and_the_whole_layer_computes_the_layer_once():
     model = sequential_relu()
-    tap = FeatureTap(model, ["conv3"])
-    objective = lw.objectives.channel("conv3", 2) + lw.objectives.deepdream("conv3")
-
-    def value(images):
-        return objective(Activations(tap.read(images), images, images))
-
-    concrete = tf.function(value).get_concrete_function(tf.TensorSpec((1, 16, 16, 3), tf.float32))
-    assert conv_output_channels(concrete) == [1, 8, 12, 16]
+    reading = FeatureTap(model, ["conv3"]).read(uniform((1, 16, 16, 3), 6))
+    with convolutions() as runs:
+        reading.units("conv3", 2)
+        reading["conv3"]
+        reading["conv3"]
+        reading.units("conv3", 4)
+    assert sorted(channels for _, channels in runs) == [1, 12]

@@ -2,6 +2,11 @@
 
 import keras
 import torch
+from torch._subclasses.fake_tensor import (
+    DynamicOutputShapeException,
+    FakeTensorMode,
+    UnsupportedFakeTensorException,
+)
 
 
 def value_and_grad(fn, wrt, state=()):
@@ -37,7 +42,20 @@ def compile_loop(step, variables, max_count, jit_compile=None):
 
 
 def eval_shape(fn, *specs):
-    """Output shapes of `fn` on inputs of `specs` ((shape, dtype) pairs), run on zeros without gradients."""
+    """Output shapes of `fn` on inputs of `specs` ((shape, dtype) pairs), without computing values.
+
+    Runs `fn` on fake tensors (shapes and dtypes only; the model's real weights are read as they are),
+    so probing a large image costs nothing; an operation that fake tensors do not support falls back to
+    running on zeros.
+    """
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            return _shapes(fn, specs)
+    except (UnsupportedFakeTensorException, DynamicOutputShapeException):
+        return _shapes(fn, specs)
+
+
+def _shapes(fn, specs):
     inputs = [keras.ops.zeros(shape, dtype) for shape, dtype in specs]
     with torch.no_grad():
         outputs = fn(*inputs)

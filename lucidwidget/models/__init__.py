@@ -1,8 +1,8 @@
 """Model loading, layer lookup and activation taps."""
 
-from lucidwidget._tf_startup import import_tensorflow
+from lucidwidget._tf_startup import import_backend
 
-import_tensorflow()  # before any submodule: TensorFlow loads without its start-up log lines
+import_backend()  # before any submodule: TensorFlow (the default backend) loads without its start-up log lines
 
 from lucidwidget.models.inputs import ImageInput, find_image_input
 from lucidwidget.models.layers import LayerInfo, find_layer, visualizable_layers

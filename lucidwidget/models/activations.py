@@ -9,7 +9,7 @@ layer with `activation="linear"` that shares the original's variables.
 import re
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 FUSED_ACTIVATION_TYPES = (
     keras.layers.Conv1D,
@@ -40,7 +40,7 @@ ACTIVATION_LAYER_TYPES = (
 NOT_RELU = object()
 """Returned by `relu_max_value` for activations that are not a (possibly capped) ReLU."""
 
-_RELU_FUNCTIONS = {keras.activations.relu: None, tf.nn.relu: None, keras.activations.relu6: 6.0, tf.nn.relu6: 6.0}
+_RELU_FUNCTIONS = {keras.activations.relu: None, keras.activations.relu6: 6.0}
 """Activation functions that clip at zero, mapped to their upper cap (None when uncapped)."""
 
 
@@ -126,31 +126,36 @@ def redirected_relu(activate, x, max_value, redirect):
     Returns:
         `activate(x)`.
     """
-    if redirect is not True:
-        redirect = tf.cast(redirect, tf.bool)
+    if redirect is False:
+        return activate(x)
 
-    @tf.custom_gradient
+    @ops.custom_gradient
     def relu(inputs):
-        def gradient(upstream):
-            passing = inputs > 0
-            if max_value is not None:
-                passing = tf.logical_and(passing, inputs < max_value)
-            ordinary = tf.where(passing, upstream, tf.zeros_like(upstream))
-            if redirect is True:
-                return _redirect(inputs, upstream, ordinary, max_value)
-            return tf.cond(redirect, lambda: _redirect(inputs, upstream, ordinary, max_value), lambda: ordinary)
+        def gradient(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return _redirect(inputs, upstream, max_value)
 
         return activate(inputs), gradient
 
-    return relu(x)
+    redirected = relu(x)
+    if redirect is True:
+        return redirected
+    # Both branches have the same value; the switch picks whose gradient flows, without a retrace.
+    return ops.where(ops.cast(redirect, "bool"), redirected, activate(x))
 
 
-def _redirect(inputs, upstream, ordinary, max_value):
-    """The redirected gradient for examples whose ordinary ReLU gradient is zero everywhere."""
-    example_axes = list(range(1, inputs.shape.rank))
-    blocked = tf.reduce_all(tf.equal(ordinary, 0), axis=example_axes, keepdims=True)
-    wrong_way = tf.logical_and(inputs < 0, upstream > 0)
+def _redirect(inputs, upstream, max_value):
+    """The ReLU's gradient, redirected for examples whose ordinary gradient is zero everywhere."""
+    passing = inputs > 0
     if max_value is not None:
-        wrong_way = tf.logical_or(wrong_way, tf.logical_and(inputs > max_value, upstream < 0))
-    redirected = tf.where(wrong_way, tf.zeros_like(upstream), upstream)
-    return tf.where(blocked, redirected, ordinary)
+        passing = ops.logical_and(passing, inputs < max_value)
+    zeros = ops.zeros_like(upstream)
+    ordinary = ops.where(passing, upstream, zeros)
+    example_axes = tuple(range(1, len(inputs.shape)))
+    blocked = ops.all(ops.equal(ordinary, 0), axis=example_axes, keepdims=True)
+    wrong_way = ops.logical_and(inputs < 0, upstream > 0)
+    if max_value is not None:
+        wrong_way = ops.logical_or(wrong_way, ops.logical_and(inputs > max_value, upstream < 0))
+    redirected = ops.where(wrong_way, zeros, upstream)
+    return ops.where(blocked, redirected, ordinary)

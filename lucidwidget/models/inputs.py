@@ -13,8 +13,9 @@ import difflib
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from lucidwidget import backend
 from lucidwidget.models.layers import graph_of
 
 IMAGE_RANK = 4
@@ -26,7 +27,7 @@ DEFAULT_CHANNELS = 3
 CANDIDATE_SIDES = (8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 192, 224, 227, 256, 299)
 """Square sides tried by shape inference when a subclassed model's call fails at its default size and
 it records no build shape: the sizes small models and the usual ImageNet models are trained at. Each
-try traces the model symbolically (no weights are created or run)."""
+try infers shapes only (`backend.eval_shape`: no weights are created, nothing is computed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,10 +111,9 @@ def _subclassed_input(model):
 
 
 def _traces(model, height, width, channels):
-    """Whether the model's call traces on a (1, height, width, channels) image (shape inference only)."""
-    spec = tf.TensorSpec((1, height, width, channels), tf.float32)
+    """Whether the model's call runs on a (1, height, width, channels) image (shape inference only)."""
     try:
-        tf.function(lambda x: model(x, training=False), autograph=False).get_concrete_function(spec)
+        backend.eval_shape(lambda x: model(x, training=False), ((1, height, width, channels), "float32"))
     except Exception:  # noqa: BLE001 - any failure means "this size does not work"
         return False
     return True
@@ -149,7 +149,8 @@ def infer_fixed_size(model, channels, default_side):
 
 
 def other_input_values(image_input, values, batch):
-    """Tensors for the non-image inputs: the user's `values` by input name, broadcast over `batch`, else zeros.
+    """Tensors for the non-image inputs: the user's `values` by input name, broadcast over `batch` (an
+    int), else zeros.
 
     Args:
         values: dict from input name to an array of one example's shape (or a batch of 1).
@@ -157,12 +158,12 @@ def other_input_values(image_input, values, batch):
     tensors = []
     for name, shape, dtype in image_input.others:
         if name in values:
-            value = tf.cast(tf.convert_to_tensor(values[name]), dtype)
-            if value.shape.rank == len(shape):
+            value = ops.cast(ops.convert_to_tensor(values[name]), dtype)
+            if len(value.shape) == len(shape):
                 value = value[None]
-            tensors.append(tf.broadcast_to(value, tf.concat([[batch], shape], 0)))
+            tensors.append(ops.broadcast_to(value, (batch, *shape)))
         else:
-            tensors.append(tf.zeros(tf.concat([[batch], shape], 0), dtype))
+            tensors.append(ops.zeros((batch, *shape), dtype))
     return tensors
 
 

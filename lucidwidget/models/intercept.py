@@ -13,7 +13,7 @@ import threading
 
 
 class StopForward(BaseException):
-    """Ends a subclassed model's forward pass once its tapped layers are all recorded.
+    """Ends a forward pass (a subclassed call or a Keras graph) once its tapped layers are all recorded.
 
     A `BaseException`, so that `except Exception` in user or Keras code does not swallow it.
     """

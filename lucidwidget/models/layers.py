@@ -72,12 +72,6 @@ def graph_of(model):
     return model if hasattr(model, "_nodes_by_depth") else None
 
 
-def forward_nodes(graph):
-    """The graph's call nodes (inputs excluded) in forward (topological) order."""
-    depths = sorted(graph._nodes_by_depth, reverse=True)
-    return [node for depth in depths for node in graph._nodes_by_depth[depth] if node.operation and not node.is_input]
-
-
 def children(layer):
     """Direct sublayers of a model (forward order for graphs) or of a user's composite layer.
 
@@ -184,11 +178,12 @@ def _is_visualizable(layer):
     return not _is_keras_class(layer)
 
 
-def _output_shape(layer, parent, nodes_by_parent):
-    """The layer's output shape: from its first call in the parent's graph, else from its build shape."""
-    for node in nodes_by_parent.get(id(parent), ()):
-        if node.operation is layer:
-            return tuple(node.outputs[0].shape)
+def _output_shape(layer):
+    """The layer's output shape: from its first symbolic call (`layer.output`), else from its build shape."""
+    try:
+        return tuple(keras.tree.flatten(layer.output)[0].shape)
+    except (AttributeError, ValueError):  # never called symbolically (a subclassed model's sublayer)
+        pass
     build_shape = (layer.get_build_config() or {}).get("input_shape")
     if build_shape is None:
         return None
@@ -210,17 +205,12 @@ def visualizable_layers(model):
         A list of `LayerInfo`.
     """
     names = _unique_names(model)
-    nodes_by_parent = {}
     infos, seen = [], set()
-    for models, layer in walk(model):
-        parent = models[-1]
-        if id(parent) not in nodes_by_parent:
-            graph = graph_of(parent)
-            nodes_by_parent[id(parent)] = forward_nodes(graph) if graph is not None else []
+    for _, layer in walk(model):
         if id(layer) in seen or not _is_visualizable(layer):
             continue
         seen.add(id(layer))
-        shape = _output_shape(layer, parent, nodes_by_parent)
+        shape = _output_shape(layer)
         if shape is None or len(shape) not in (SPATIAL_RANK, VECTOR_RANK) or shape[-1] is None:
             continue
         infos.append(LayerInfo(names[id(layer)], int(shape[-1]), len(shape) == SPATIAL_RANK, type(layer).__name__))

@@ -1,11 +1,12 @@
 """Forward plans: which layer calls a tap runs, and how it runs each one.
 
-A Functional (or Sequential) model is a graph of layer calls. `_GraphPlan` interprets that graph
-itself, like `keras.Model.call` does, but runs only the calls that the requested layers depend on. A
-subclassed model's `call` is Python code, so `_CallPlan` runs it and intercepts the calls of its direct
-sublayers instead (see `intercept`), stopping the forward pass once every requested layer has been
-seen. Both recurse into nested models; `_Step` runs one call, reading its value before the activation
-and swapping in Lucid's redirected ReLU gradient where asked.
+A Functional (or Sequential) model is first cut to a Functional sub-model whose outputs are the calls
+that the requested layers depend on (`keras.Model(inputs, outputs)`); `_GraphPlan` lets Keras run that
+graph and hands each layer call to a `_Step`. A subclassed model's `call` is Python code, so `_CallPlan`
+runs it and intercepts the calls of its direct sublayers instead (see `intercept`). Both stop the
+forward pass once every requested layer has been seen and recurse into nested models; `_Step` runs one
+call, reading its value before the activation (through a linear twin of a fused activation) and
+swapping in Lucid's redirected ReLU gradient where asked.
 """
 
 import functools
@@ -15,7 +16,7 @@ import keras
 
 from lucidwidget.models import activations, units
 from lucidwidget.models.intercept import StopForward, intercepting, pushed
-from lucidwidget.models.layers import children, forward_nodes, graph_of
+from lucidwidget.models.layers import children, graph_of
 
 
 class Run:
@@ -26,10 +27,12 @@ class Run:
         self.values = {}
 
     def record(self, names, value):
+        """Records `value` (its first tensor) under `names`: a layer called several times is read at its
+        first call."""
         if names:
             first = keras.tree.flatten(value)[0]
             for name in names:
-                self.values[name] = first
+                self.values.setdefault(name, first)
 
 
 class _Step:
@@ -116,101 +119,107 @@ def _make_step(child, group, depth, preactivation, outputs_needed):
 
 
 def make_plan(model, targets, depth, preactivation, needs_outputs):
+    """The plan that runs `model` (at `depth` in the nesting of `targets`) as far as the targets need."""
     graph = graph_of(model)
     if graph is None:
         return _CallPlan(model, targets, depth, preactivation)
-    return _GraphPlan(graph, targets, depth, preactivation, needs_outputs)
+    if not needs_outputs:
+        graph = _truncated(graph, _route(targets, depth))
+    return _GraphPlan(graph, targets, depth, preactivation)
 
 
-class _GraphPlan:
-    """The calls of a Functional graph that the targets (and outputs, if needed) depend on."""
-
-    def __init__(self, graph, targets, depth, preactivation, needs_outputs):
-        self.graph = graph
-        self.needs_outputs = needs_outputs
-        nodes = forward_nodes(graph)
-        groups = _route(targets, depth)
-        target_nodes = {}
-        for node in nodes:
-            if id(node.operation) in groups:
-                target_nodes.setdefault(id(node.operation), node)
-        needed = self._needed(nodes, list(target_nodes.values()), needs_outputs)
-        read = {id(t) for node in nodes if id(node) in needed for t in node.input_tensors}
-        if needs_outputs:
-            read.update(id(t) for t in graph.outputs)
-        self.steps = []
-        for node in nodes:
-            if id(node) in needed:
-                is_target = target_nodes.get(id(node.operation)) is node
-                group = groups.get(id(node.operation), []) if is_target else []
-                outputs_needed = any(id(t) in read for t in node.outputs)
-                self.steps.append((node, _make_step(node.operation, group, depth, preactivation, outputs_needed)))
-
-    @staticmethod
-    def _needed(nodes, target_nodes, needs_outputs):
-        """Ids of the nodes to run: all of them for the outputs, else the targets' ancestors."""
-        in_graph = {id(node) for node in nodes}
-        if needs_outputs:
-            return in_graph
-        needed, stack = set(), list(target_nodes)
-        while stack:
-            node = stack.pop()
-            if id(node) in in_graph and id(node) not in needed:
-                needed.add(id(node))
-                stack.extend(node.parent_nodes)
-        return needed
-
-    def run(self, args, kwargs, run, stoppable=False):
-        inputs = args[0] if args else kwargs["inputs"]
-        tensors = dict(zip(map(id, self.graph.inputs), keras.tree.flatten(inputs)))
-        with pushed(None):
-            for node, step in self.steps:
-                call_args, call_kwargs = node.arguments.fill_in(tensors)
-                outputs = step.apply(call_args, call_kwargs, run)
-                if step.outputs_needed:
-                    tensors.update(zip(map(id, node.outputs), keras.tree.flatten(outputs)))
-        if not self.needs_outputs:
-            return None
-        outputs = keras.tree.pack_sequence_as(self.graph.output, [tensors[id(t)] for t in self.graph.outputs])
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+def _truncated(graph, groups):
+    """A Functional `graph` cut to the calls that its direct children in `groups` depend on: a Functional
+    sub-model that shares the layers and outputs each such child's first call."""
+    if not groups:
+        return graph
+    outputs = [_first_call_outputs(child, graph) for child in children(graph) if id(child) in groups]
+    return keras.Model(_inputs(graph), [t for call in outputs for t in call])
 
 
-class _CallPlan:
-    """A subclassed model (or composite layer): run its `call`, intercepting the sublayers that matter.
+def _inputs(graph):
+    return graph.inputs[0] if len(graph.inputs) == 1 else graph.inputs
 
-    Those are the direct sublayers that are or contain targets, that have sublayers themselves (to
-    reach their ReLUs and run nested models in inference mode) and ReLU layers (for redirected ReLU).
+
+def _first_call_outputs(layer, graph):
+    """The output tensors of `layer`'s first call in `graph` (Keras records each symbolic call of a
+    layer as one of its inbound nodes; a layer shared with another model also has nodes there)."""
+    for node in layer._inbound_nodes:
+        try:
+            keras.Model(_inputs(graph), node.outputs)
+        except ValueError:  # a call of the layer in another graph
+            continue
+        return list(node.outputs)
+    raise ValueError(f"Layer {layer.name!r} is not called in model {graph.name!r}. Received: layer={layer!r}")
+
+
+class _Plan:
+    """How a model's direct sublayers are called: a `_Step` for each of `layers` that matters.
+
+    Those are the sublayers that are or contain targets, that have sublayers themselves (to reach their
+    ReLUs and run nested models in inference mode) and ReLU layers (for redirected ReLU); `every=True`
+    gives every layer a step (so each runs in inference mode).
     """
 
-    def __init__(self, model, targets, depth, preactivation):
+    def __init__(self, model, targets, depth, preactivation, every=False):
         self.model = model
         self.targets = frozenset(name for name, _, _ in targets)
-        self.accepts_training = "training" in inspect.signature(model.call).parameters
         groups = _route(targets, depth)
         self.steps = {}
         for child in children(model):
             group = groups.get(id(child), [])
             relu = activations.relu_max_value(child) is not activations.NOT_RELU
-            if group or relu or children(child):
+            if every or group or relu or children(child):
                 full = _make_step(child, group, depth, preactivation, outputs_needed=True)
                 last = _make_step(child, group, depth, preactivation, outputs_needed=False) if group else None
                 self.steps[id(child)] = (full, last, frozenset(name for name, _, _ in group))
 
     def run(self, args, kwargs, run, stoppable=False):
-        if self.accepts_training:
-            kwargs = {**kwargs, "training": False}
         frame = _CallFrame(self, run, stoppable)
         try:
-            with intercepting([layer for layer in children(self.model) if id(layer) in self.steps], frame):
-                return self.model(*args, **kwargs)
+            return self._forward(args, kwargs, frame)
         except StopForward as stop:
             if stop.frame is not frame:
                 raise
             return None
 
 
+class _GraphPlan(_Plan):
+    """A Functional graph (a Sequential model's too), cut to the calls the targets need (`_truncated`):
+    Keras runs it and hands each layer call to its step."""
+
+    def __init__(self, graph, targets, depth, preactivation):
+        super().__init__(graph, targets, depth, preactivation, every=True)
+
+    def _forward(self, args, kwargs, frame):
+        def operation_fn(operation):
+            if id(operation) not in self.steps:
+                return operation
+            return lambda *call_args, **call_kwargs: frame.handle(operation, call_args, call_kwargs)
+
+        inputs = args[0] if args else kwargs["inputs"]
+        with pushed(None):
+            outputs = self.model._run_through_graph(inputs, operation_fn=operation_fn)
+        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+
+
+class _CallPlan(_Plan):
+    """A subclassed model (or composite layer): its `call` is Python code, so it runs as it is while the
+    calls of the sublayers that matter are intercepted (see `intercept`)."""
+
+    def __init__(self, model, targets, depth, preactivation):
+        super().__init__(model, targets, depth, preactivation)
+        self.accepts_training = "training" in inspect.signature(model.call).parameters
+
+    def _forward(self, args, kwargs, frame):
+        if self.accepts_training:
+            kwargs = {**kwargs, "training": False}
+        with intercepting([layer for layer in children(self.model) if id(layer) in self.steps], frame):
+            return self.model(*args, **kwargs)
+
+
 class _CallFrame:
-    """One run of a `_CallPlan`: the intercepted sublayer calls of its model are handed to `handle`."""
+    """One run of a plan: the calls of its model's sublayers that have steps are handed to `handle`."""
 
     def __init__(self, plan, run, stoppable):
         self.plan, self.steps, self.run, self.stoppable = plan, plan.steps, run, stoppable

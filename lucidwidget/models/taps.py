@@ -4,17 +4,18 @@ The tap runs only the layer calls that the requested layers depend on (see `plan
 layer's value before its activation, and can swap in Lucid's redirected ReLU gradient. It works on
 Functional, Sequential, nested and subclassed models.
 
-All of this happens while TensorFlow traces: inside `tf.function` the compiled graph holds exactly
-the ops of the truncated model, so the tap costs nothing at run time.
+All of this happens while the step is traced: inside `backend.compile_loop` the compiled program
+holds exactly the ops of the truncated model, so the tap costs nothing at run time.
 
 Shared layers: a layer called several times in one graph is tapped at its first call in forward
-order. Inline operations in a subclassed `call` (e.g. `tf.nn.relu(x)`) run unchanged: redirected
+order. Inline operations in a subclassed `call` (e.g. `keras.ops.relu(x)`) run unchanged: redirected
 ReLU covers ReLU layers and fused ReLU activations only.
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from lucidwidget import backend
 from lucidwidget.models import units
 from lucidwidget.models.inputs import check_input_values, find_image_input, other_input_values
 from lucidwidget.models.layers import resolve_layer
@@ -23,12 +24,17 @@ from lucidwidget.models.plans import Run, make_plan
 MAX_PROBE_SIDE = 8192
 """Largest square image side tried when searching the minimum input size of a model."""
 
+PROBE_ERRORS = Exception
+"""What shape inference raises for an image too small for a layer differs by backend and layer (Keras'
+shape checks, JAX's, PyTorch's kernels, TensorFlow's `InvalidArgumentError`), so any failure counts as
+"this size does not run"; the error is chained to the one `output_shapes` raises."""
+
 
 def _redirect_switch(value):
     """A Python bool stays a bool (no custom gradient when False); anything else becomes a bool tensor."""
     if isinstance(value, (bool, int, float, np.bool_, np.number)):
         return bool(value)
-    return tf.cast(value, tf.bool)
+    return ops.cast(value, "bool")
 
 
 def _check_side(value, name):
@@ -60,8 +66,8 @@ class FeatureTap:
 
     Example:
         >>> tap = FeatureTap(load_model("vgg16-hed"), ["block4_conv3"])
-        >>> tap(tf.random.uniform((1, 128, 128, 3)))["block4_conv3"].shape
-        TensorShape([1, 16, 16, 512])
+        >>> tap(np.zeros((1, 128, 128, 3), "float32"))["block4_conv3"].shape
+        (1, 16, 16, 512)
         >>> tap.output_shapes(128, 128)
         {'block4_conv3': (16, 16, 512)}
     """
@@ -109,7 +115,7 @@ class FeatureTap:
         if self._plan is None:
             return units.TapReading({})
         run = Run(_redirect_switch(redirect_relu))
-        self._plan.run((self._model_inputs(tf.convert_to_tensor(images)),), {}, run, stoppable=True)
+        self._plan.run((self._model_inputs(ops.convert_to_tensor(images, "float32")),), {}, run, stoppable=True)
         missing = [name for name in self.layer_names if name not in run.values]
         if missing:
             raise ValueError(
@@ -122,7 +128,7 @@ class FeatureTap:
         """The image, or every input of a several-input model with the image in its place."""
         if not self.image_input.others:
             return images
-        others = iter(other_input_values(self.image_input, self.inputs, tf.shape(images)[0]))
+        others = iter(other_input_values(self.image_input, self.inputs, images.shape[0]))
         count = len(self.image_input.others) + 1
         return [images if i == self.image_input.index else next(others) for i in range(count)]
 
@@ -143,7 +149,7 @@ class FeatureTap:
         if (height, width) not in self._shapes:
             shapes, error = self._probe(height, width)
             if shapes is None or not self._all_positive(shapes):
-                raise self._too_small(height, width, shapes, error)
+                raise self._too_small(height, width, shapes, error) from error
             self._shapes[height, width] = shapes
         return dict(self._shapes[height, width])
 
@@ -151,7 +157,6 @@ class FeatureTap:
         """Traces the tap on a symbolic image: (shapes in forward order, or None; the error, if any)."""
         if self._plan is None:
             return {}, None
-        spec = tf.TensorSpec((1, height, width, self.channels), tf.float32)
         order = []
 
         def forward(images):
@@ -160,11 +165,11 @@ class FeatureTap:
             return values
 
         try:
-            outputs = tf.function(forward, autograph=False).get_concrete_function(spec).structured_outputs
-        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            outputs = backend.eval_shape(forward, ((1, height, width, self.channels), "float32"))
+        except PROBE_ERRORS as error:
             return None, error
         self._order = tuple(order)
-        return {name: tuple(outputs[name].shape[1:]) for name in order}, None
+        return {name: tuple(outputs[name][1:]) for name in order}, None
 
     @staticmethod
     def _all_positive(shapes):

