@@ -44,8 +44,8 @@ marks = {}
 def mark(name):
     marks[name] = time.perf_counter() - began
 import lucidwidget as lw
-from lucidwidget._tf_startup import import_tensorflow
-import_tensorflow(); mark("import tensorflow")
+from lucidwidget._tf_startup import import_backend
+import_backend(); mark("import the backend")
 widget_class = lw.LucidWidget; mark("import lucidwidget")
 model = lw.load_model("vgg16-hed"); mark("load vgg16-hed")
 first = threading.Event()

@@ -230,7 +230,7 @@ def run_render(args):
         check_output(args.gif, "--gif", {".gif": "GIF"})
         if os.path.abspath(args.gif) == os.path.abspath(args.output):
             raise ValueError(f"--gif and --output name the same file. Received: gif={args.gif!r}")
-    _import_tensorflow()
+    _import_backend()
     import functools
 
     from lucidwidget.optvis import objectives, optimizers, param
@@ -279,7 +279,7 @@ def run_render(args):
 
 def run_layers(args):
     """`lucidwidget layers`: one aligned row per visualizable layer, in forward order."""
-    _import_tensorflow()
+    _import_backend()
     from lucidwidget.models import visualizable_layers
 
     rows = [("layer", "channels", "shape", "kind")]
@@ -292,7 +292,7 @@ def run_layers(args):
 
 def run_models(args):
     """`lucidwidget models`: the zoo names, the bundled model first."""
-    _import_tensorflow()
+    _import_backend()
     from lucidwidget.models import list_models
 
     bundled, *applications = list_models()
@@ -302,10 +302,10 @@ def run_models(args):
     print(f"\nOr a saved model file: --model path/to/model{'|'.join(MODEL_FILE_SUFFIXES)}")
 
 
-def _import_tensorflow():
-    from lucidwidget._tf_startup import import_tensorflow
+def _import_backend():
+    from lucidwidget._tf_startup import import_backend
 
-    import_tensorflow()
+    import_backend()
 
 
 def copy_notebooks(source, folder) -> list[Path]:

@@ -333,6 +333,19 @@ def test_preactivation_is_the_value_before_the_activation(seq_model, resnet_mode
     assert_close(ops.softmax(logits), classifier_model(x), rtol=1e-6, atol=1e-6)
 
 
+def test_preactivation_of_a_layer_with_custom_unregistered_settings():
+    class Halves(keras.initializers.Initializer):          # a user's class Keras cannot deserialise
+        def __call__(self, shape, dtype=None):
+            return keras.ops.full(shape, 0.5, dtype=dtype)
+
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(2, 3, activation="relu", kernel_initializer=Halves(),
+                               kernel_constraint=keras.constraints.NonNeg(), name="custom")
+    model = keras.Model(inputs, conv(inputs))
+    x = images()
+    assert_close(FeatureTap(model, ["custom"])(x)["custom"], conv_without_activation(conv, x), rtol=1e-6, atol=1e-6)
+
+
 def test_downstream_layers_see_activated_values(seq_model):
     x = images()
     taps = FeatureTap(seq_model, ["conv1", "conv2"])(x)

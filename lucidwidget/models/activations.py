@@ -89,6 +89,13 @@ def linear_twin(layer):
         raise ValueError(f"Layer {layer.name!r} must be built before it can be tapped. Received: layer={layer!r}")
     config = layer.get_config()
     config["activation"] = "linear"
+    # The twin shares the layer's variables, so how they are initialised, regularised or constrained does
+    # not matter; dropping those settings spares deserialising a user's custom (unregistered) classes.
+    for key in config:
+        if key.endswith("_initializer"):
+            config[key] = "zeros"
+        elif key.endswith(("_regularizer", "_constraint")):
+            config[key] = None
     # TensorFlow name scopes refuse spaces and most punctuation, which Keras layer names may hold.
     config["name"] = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{layer.name}_preactivation").lstrip("_-")
     twin = type(layer).from_config(config)
