@@ -13,8 +13,9 @@ import pytest  # noqa: E402
 
 SEED = 1234
 BACKEND_SUBSET = {
-    "test_expression.py", "test_models.py", "test_objectives.py", "test_optimizers.py", "test_param.py",
-    "test_render.py", "test_transform.py", "test_units.py", "test_widget.py",
+    "test_checks.py", "test_errors.py", "test_expression.py", "test_models.py", "test_objectives.py",
+    "test_optimizers.py", "test_param.py", "test_quality.py", "test_render.py", "test_transform.py",
+    "test_units.py", "test_widget.py",
 }
 """The engine and widget test files marked `backends`: CI runs them again under JAX and PyTorch
 (`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests). Together they
@@ -27,31 +28,28 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.backends)
 
 
-@keras.saving.register_keras_serializable(package="lucidwidget_tests")
-class NumpyHeUniform(keras.initializers.Initializer):
-    """He-uniform weights drawn by NumPy, so a fixture has the same weights on every backend (Keras'
-    seeded initializers draw from each backend's own random stream)."""
-
-    def __init__(self, seed):
-        self.seed = seed
-
-    def __call__(self, shape, dtype=None):
-        fan_in = int(np.prod(shape[:-1]))
-        limit = np.sqrt(6.0 / fan_in)
-        values = np.random.default_rng(self.seed).uniform(-limit, limit, size=shape)
-        return keras.ops.convert_to_tensor(values.astype("float32"), dtype=dtype)
-
-    def get_config(self):
-        return {"seed": self.seed}
-
-
 def _init(offset=0):
-    return NumpyHeUniform(SEED + offset)
+    return keras.initializers.HeUniform(seed=SEED + offset)
+
+
+def numpy_weights(model):
+    """Redraws every kernel made by `_init` with NumPy from the same seed, so a fixture has the same
+    weights on every backend (Keras' seeded initializers draw from each backend's own random stream)
+    while its saved config names only Keras' own initializer."""
+    for layer in [model, *getattr(model, "layers", ())]:
+        if layer is not model and hasattr(layer, "layers"):
+            numpy_weights(layer)
+        initializer = getattr(layer, "kernel_initializer", None)
+        if isinstance(initializer, keras.initializers.HeUniform) and getattr(layer, "kernel", None) is not None:
+            shape = tuple(layer.kernel.shape)
+            limit = np.sqrt(6.0 / np.prod(shape[:-1]))
+            layer.kernel.assign(np.random.default_rng(initializer.seed).uniform(-limit, limit, shape).astype("float32"))
+    return model
 
 
 def sequential_relu(size=None):
     """Sequential CNN with fused ReLUs; free input size unless `size` is given."""
-    return keras.Sequential(
+    return numpy_weights(keras.Sequential(
         [
             keras.Input((size, size, 3)),
             keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1", kernel_initializer=_init(1)),
@@ -61,7 +59,7 @@ def sequential_relu(size=None):
             keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv3", kernel_initializer=_init(3)),
         ],
         name="seq",
-    )
+    ))
 
 
 def functional_bn_residual():
@@ -76,7 +74,7 @@ def functional_bn_residual():
     x = keras.layers.Activation("relu", name="res_out")(x)
     x = keras.layers.Conv2D(10, 3, strides=2, padding="same", activation="relu", name="head",
                             kernel_initializer=_init(7))(x)
-    return keras.Model(inputs, x, name="resnetish")
+    return numpy_weights(keras.Model(inputs, x, name="resnetish"))
 
 
 def nested_functional():
@@ -88,7 +86,7 @@ def nested_functional():
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="outer_conv", kernel_initializer=_init(9))(inputs)
     x = inner(x)
     x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="top_conv", kernel_initializer=_init(10))(x)
-    return keras.Model(inputs, x, name="outer")
+    return numpy_weights(keras.Model(inputs, x, name="outer"))
 
 
 def softmax_classifier(size=32, classes=5):
@@ -99,7 +97,7 @@ def softmax_classifier(size=32, classes=5):
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c2", kernel_initializer=_init(12))(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dense(classes, activation="softmax", name="predictions", kernel_initializer=_init(13))(x)
-    return keras.Model(inputs, x, name="classifier")
+    return numpy_weights(keras.Model(inputs, x, name="classifier"))
 
 
 class SubclassedWithBackbone(keras.Model):
@@ -139,7 +137,7 @@ def classifier_model():
 def subclassed_model():
     model = SubclassedWithBackbone()
     model(keras.ops.zeros((1, 32, 32, 3)))
-    return model
+    return numpy_weights(model)
 
 
 @pytest.fixture(scope="session")
@@ -155,6 +153,7 @@ def dead_unit_model():
     (bias -100) and channel 2 has all-zero weights."""
     model = keras.Sequential([keras.Input((None, None, 3)),
                               keras.layers.Conv2D(4, 3, activation="relu", name="conv", kernel_initializer=_init(11))])
+    numpy_weights(model)
     kernel, bias = model.get_layer("conv").get_weights()
     kernel[..., 0] = np.abs(kernel[..., 0])
     kernel[..., 2] = 0.0

@@ -12,7 +12,7 @@ import pytest
 import traitlets
 from PIL import Image
 
-from lucidwidget import LucidWidget
+from lucidwidget import LucidWidget, backend
 from lucidwidget.widget import settings as settings_lib
 from lucidwidget.widget import worker as worker_lib
 
@@ -340,12 +340,13 @@ def test_interpolation_mode_gives_distinct_frames_and_checks_channel_b(make_widg
 def test_expression_box_takes_layer_names_with_a_minus_or_spaces():
     import keras
 
+    spaced = "conv 1b" if backend.name == "torch" else "conv 1.b"    # Keras on PyTorch refuses "." in names
     model = keras.Sequential([
         keras.Input((None, None, 3)),
         keras.layers.Conv2D(4, 3, activation="relu", name="fc6-3"),
-        keras.layers.Conv2D(5, 3, activation="relu", name="conv 1.b"),
+        keras.layers.Conv2D(5, 3, activation="relu", name=spaced),
     ])
-    widget = LucidWidget(model, layer="fc6-3", objective="expression", expression="conv 1.b:4 - 0.5*fc6-3:1",
+    widget = LucidWidget(model, layer="fc6-3", objective="expression", expression=f"{spaced}:4 - 0.5*fc6-3:1",
                          size=24, steps=6, seed=0, autostart=False)
     try:
         widget.run()

@@ -80,37 +80,19 @@ def relu_max_value(layer):
 
 
 def linear_twin(layer):
-    """A copy of `layer` with a linear activation that shares `layer`'s variables.
+    """A shallow copy of `layer` with a linear activation, sharing `layer`'s variables.
 
     Calling the twin gives the original's pre-activation; `layer.activation(twin(x))` equals
-    `layer(x)` exactly. Sharing (not copying) the variables keeps the twin right after training.
+    `layer(x)` exactly. Sharing (not copying) the variables keeps the twin right after training. A
+    copy, not a layer rebuilt from `get_config()`: that would need a user's custom initializers
+    registered, and Keras imports TensorFlow to serialise a config wherever it is installed.
     """
     if not layer.built:
         raise ValueError(f"Layer {layer.name!r} must be built before it can be tapped. Received: layer={layer!r}")
-    config = layer.get_config()
-    config["activation"] = "linear"
-    # The twin shares the layer's variables, so how they are initialised, regularised or constrained does
-    # not matter; dropping those settings spares deserialising a user's custom (unregistered) classes.
-    for key in config:
-        if key.endswith("_initializer"):
-            config[key] = "zeros"
-        elif key.endswith(("_regularizer", "_constraint")):
-            config[key] = None
+    twin = object.__new__(type(layer))            # Keras layers pickle themselves through get_config()
     # TensorFlow name scopes refuse spaces and most punctuation, which Keras layer names may hold.
-    config["name"] = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{layer.name}_preactivation").lstrip("_-")
-    twin = type(layer).from_config(config)
-    own_variables = {variable.name: variable for variable in layer.weights}
-
-    def share_variable(*args, name=None, **kwargs):
-        if name not in own_variables:
-            raise ValueError(
-                f"Cannot share variable {name!r} of layer {layer.name!r}: it has {sorted(own_variables)}. "
-                f"Received: layer={layer!r}"
-            )
-        return own_variables[name]
-
-    twin.add_weight = share_variable
-    twin.build_from_config(layer.get_build_config())
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{layer.name}_preactivation").lstrip("_-")
+    twin.__dict__.update(layer.__dict__, activation=keras.activations.linear, name=name)
     return twin
 
 
