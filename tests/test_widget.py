@@ -252,8 +252,8 @@ def test_settings_map_to_one_structure_whatever_the_slider_values(seq_model):
 def test_gif_frames_stay_evenly_spread_and_end_with_the_latest(monkeypatch):
     monkeypatch.setattr(worker_lib, "MAX_GIF_FRAMES", 4)
     worker = types.SimpleNamespace(generation=0, latest=None, frame_interval=0.1)
-    run = worker_lib._Run(worker, None, {"objective": "channel", "layer": "l", "channel": 0, "negative": False},
-                          generation=-1, run_id=1)                    # obsolete: it publishes nothing
+    settings = {"objective": "channel", "layer": "l", "channel": 0, "negative": False}
+    run = worker_lib._RenderCallback(worker, None, settings, generation=-1, run_id=1)   # obsolete: publishes nothing
     for index in range(11):
         run.on_frame(index, np.full((1, 1, 1, 3), index / 10, np.float32))
     kept = [round(frame[0, 0, 0, 0] / 25.5) for frame in run.gif_frames]

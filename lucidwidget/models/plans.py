@@ -19,7 +19,7 @@ from lucidwidget.models.intercept import StopForward, intercepting, pushed
 from lucidwidget.models.layers import children, graph_of
 
 
-class Run:
+class ForwardPass:
     """One forward pass: the redirect switch and the activations recorded so far (forward order)."""
 
     def __init__(self, redirect):

@@ -15,11 +15,11 @@ ReLU covers ReLU layers and fused ReLU activations only.
 import numpy as np
 from keras import ops
 
-from lucidwidget import backend
+from lucidwidget import backend, checks
 from lucidwidget.models import units
 from lucidwidget.models.inputs import check_input_values, find_image_input, other_input_values
 from lucidwidget.models.layers import resolve_layer
-from lucidwidget.models.plans import Run, make_plan
+from lucidwidget.models.plans import ForwardPass, make_plan
 
 MAX_PROBE_SIDE = 8192
 """Largest square image side tried when searching the minimum input size of a model."""
@@ -35,12 +35,6 @@ def _redirect_switch(value):
     if isinstance(value, (bool, int, float, np.bool_, np.number)):
         return bool(value)
     return ops.cast(value, "bool")
-
-
-def _check_side(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _size_text(height, width):
@@ -114,7 +108,7 @@ class FeatureTap:
         units `index` of the deepest tapped layer when it is a plain conv or dense layer."""
         if self._plan is None:
             return units.TapReading({})
-        run = Run(_redirect_switch(redirect_relu))
+        run = ForwardPass(_redirect_switch(redirect_relu))
         self._plan.run((self._model_inputs(ops.convert_to_tensor(images, "float32")),), {}, run, stoppable=True)
         missing = [name for name in self.layer_names if name not in run.values]
         if missing:
@@ -139,7 +133,7 @@ class FeatureTap:
             ValueError: the size does not match a fixed-size model, or is too small to leave at
                 least one pixel in every tapped layer.
         """
-        height, width = _check_side(height, "height"), _check_side(width, "width")
+        height, width = checks.whole(height, "height", 1), checks.whole(width, "width", 1)
         fixed = self.input_size
         if fixed is not None and (height, width) != fixed:
             raise ValueError(

@@ -81,7 +81,7 @@ def thumbnail(images, background="checkerboard") -> bytes:
     return imaging.png_bytes(np.asarray(picture))
 
 
-class _Run:
+class _RenderCallback:
     """One render's callback: records objective values and frames, publishes progress, cancels itself
     once a newer request (or `stop`) has made it obsolete."""
 
@@ -301,7 +301,7 @@ class RenderWorker:
         try:
             renderer = self.renderer(settings["preactivation"])
             objective, kwargs = settings_lib.render_arguments(settings, self.layers)
-            run = _Run(self, renderer, settings, generation, self._runs)
+            run = _RenderCallback(self, renderer, settings, generation, self._runs)
             with self._wake:
                 self._active = run
             images = renderer.render(objective, callbacks=[run], **kwargs)
