@@ -503,7 +503,7 @@ def test_output_shapes_and_input_size(seq_model, classifier_model, subclassed_mo
     with pytest.raises(ValueError, match=r"Image size 1x1 is too small for layer 'conv2' of 'seq': "
                                          r"it needs at least 2x2\. Received: size=1"):
         tap.output_shapes(1, 1)
-    with pytest.raises(ValueError, match=r"positive integer\. Received: height=0"):
+    with pytest.raises(ValueError, match=r"whole number >= 1\. Received: height=0"):
         tap.output_shapes(0, 4)
 
     fixed = FeatureTap(classifier_model, ["predictions"])
