@@ -63,10 +63,10 @@ def compile_loop(step, variables, max_count, jit_compile=None):
         try:
             with keras.StatelessScope(list(zip(variables, values))) as scope:
                 value = step(index, *args)
-                updated = [scope.get_current_value(v) for v in variables]
+                values = [scope.get_current_value(v) for v in variables]     # the scope maps every one
         finally:
             _TRACING.variables = ()
-        return [u if u is not None else v for u, v in zip(updated, values)], jnp.asarray(value, jnp.float32)
+        return values, jnp.asarray(value, jnp.float32)
 
     def run(count, first, values, *args):
         loop.traces += 1
@@ -88,7 +88,7 @@ def compile_loop(step, variables, max_count, jit_compile=None):
     compiled = jax.jit(run if on_device else traced_step, donate_argnums=2 if on_device else 1)
 
     def loop(count, first, *args):
-        values = [v.value for v in variables]
+        values = _values(variables)
         if on_device:
             values, outputs = compiled(jnp.int32(count), jnp.int32(first), values, *args)
             outputs = outputs[:count]
