@@ -308,3 +308,100 @@ def save_gif(path, frames, duration_ms=GIF_FRAME_MS, loop=0, scale=None, **tile_
     pictures[0].save(path, format="GIF", save_all=True, append_images=pictures[1:],
                      duration=duration_ms, loop=loop)
     return path
+
+
+def read_image(source, channels=3) -> np.ndarray:
+    """One image as float32 (height, width, channels) in [0, 1], from a file path, a PIL image, raw file
+    bytes or an array (HWC, uint8 or float in [0, 1]).
+
+    Grey files become RGB for a 3-channel model and colour files grey for a 1-channel one; transparency
+    is composited over white.
+
+    Args:
+        source: `str`/`os.PathLike` path, `PIL.Image.Image`, `bytes` of an image file, or an array.
+        channels: 1 (grey) or 3 (RGB). Defaults to 3.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"Expected channels=1 (grey) or 3 (RGB). Received: channels={channels!r}")
+    if isinstance(source, np.ndarray):
+        array = to_float(as_batch(source))
+        if array.shape[0] != 1:
+            raise ValueError(f"Expected one image (height, width, channels). Received: shape={source.shape}")
+        array = composite_alpha(array, "white") if array.shape[-1] == 4 else array
+        if array.shape[-1] != channels:
+            array = array.mean(axis=-1, keepdims=True) if channels == 1 else np.repeat(array, 3, axis=-1)
+        return array[0]
+    picture = _open(source)
+    if picture.mode in ("RGBA", "LA", "P", "PA"):
+        picture = picture.convert("RGBA")
+        background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+        picture = Image.alpha_composite(background, picture)
+    picture = picture.convert("L" if channels == 1 else "RGB")
+    array = np.asarray(picture, np.float32) / UINT8_MAX
+    return array[..., None] if channels == 1 else array
+
+
+def _open(source) -> Image.Image:
+    """A loaded PIL image from a path, bytes or a PIL image; anything else is one sentence."""
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, (bytes, bytearray)):
+        stream, shown = io.BytesIO(source), f"<{len(source)} bytes>"
+    elif isinstance(source, (str, os.PathLike)):
+        if not os.path.isfile(source):
+            raise ValueError(f"No image file at {os.fspath(source)!r}. Received: image={os.fspath(source)!r}")
+        stream, shown = source, repr(os.fspath(source))
+    else:
+        raise TypeError(
+            "Expected an image as a file path, a PIL image, file bytes or an array (height, width, channels). "
+            f"Received: image of type {type(source).__name__}"
+        )
+    try:
+        picture = Image.open(stream)
+        picture.load()
+    except (OSError, Image.DecompressionBombError, ValueError):
+        raise ValueError(
+            f"Could not read {shown} as an image: expected a PNG, JPEG, WebP, GIF or BMP file. "
+            f"Received: image={shown}"
+        ) from None
+    return picture
+
+
+def fit(image, size) -> np.ndarray:
+    """`image` (HWC) scaled so that it covers `size` (height, width), then centre-cropped to it: the
+    shorter side fills the frame and nothing is stretched. Returns float32 HWC."""
+    height, width = image.shape[:2]
+    target_h, target_w = size
+    scale = max(target_h / height, target_w / width)
+    scaled = (max(target_h, round(height * scale)), max(target_w, round(width * scale)))
+    if scaled != (height, width):
+        image = resize(image, scaled)[0]
+    top, left = (scaled[0] - target_h) // 2, (scaled[1] - target_w) // 2
+    return np.ascontiguousarray(image[top:top + target_h, left:left + target_w], dtype=np.float32)
+
+
+def load_images(sources, size=None, channels=3) -> np.ndarray:
+    """Images from paths, PIL images, bytes or arrays as one float32 batch (N, height, width, channels).
+
+    Args:
+        sources: one source (see `read_image`), a list of them, or an array (N, H, W, C) / (H, W, C) in
+            [0, 1] (uint8 accepted).
+        size: (height, width) or a side: each image is scaled to cover it and centre-cropped (`fit`).
+            Defaults to None (keep the images' own size; they must then all have one size).
+        channels: 1 (grey) or 3 (RGB). Defaults to 3.
+    """
+    if isinstance(sources, np.ndarray) and sources.ndim == 4:
+        sources = list(sources)
+    elif not isinstance(sources, (list, tuple)):
+        sources = [sources]
+    if not sources:
+        raise ValueError("Expected at least one image. Received: images=[]")
+    if size is not None and not isinstance(size, (tuple, list)):
+        size = (size, size)
+    images = [read_image(source, channels) for source in sources]
+    if size is not None:
+        images = [fit(image, tuple(size)) for image in images]
+    shapes = sorted({image.shape[:2] for image in images})
+    if len(shapes) > 1:
+        raise ValueError(f"Expected images of one size, or size= to bring them to one. Received: sizes={shapes}")
+    return np.stack(images).astype(np.float32)

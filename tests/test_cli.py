@@ -148,7 +148,7 @@ def test_unknown_models_get_close_matches_and_the_models_command(capsys):
     assert lines[0].startswith("vgg16-hed") and "no download" in lines[0]
     listed = " ".join(lines[1:])
     assert all(name in listed for name in ("InceptionV3", "ResNet50", "VGG16", "Xception"))
-    assert max(map(len, lines)) <= cli.LIST_WIDTH
+    assert max(map(len, lines)) <= cli.layers.LIST_WIDTH
 
 
 def test_legacy_h5_with_keras2_optimizer_settings_loads_without_compiling(tiny_model_path, tmp_path, capsys):
@@ -228,27 +228,27 @@ def test_a_size_too_small_for_the_layer_says_the_smallest_before_rendering(tmp_p
 @pytest.fixture
 def exec_calls(monkeypatch):
     calls = []
-    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append((path, argv)))
+    monkeypatch.setattr(cli.lab.os, "execv", lambda path, argv: calls.append((path, argv)))
     return calls
 
 
 def test_lab_command_opens_the_notebook_offline_and_passes_jupyter_arguments(tmp_path):
     notebook = tmp_path / "work" / "quickstart.ipynb"
-    argv = cli.lab_command(notebook, port=9000, browser=False, extra=["--ServerApp.ip=0.0.0.0"], as_root=True)
+    argv = cli.lab.lab_command(notebook, port=9000, browser=False, extra=["--ServerApp.ip=0.0.0.0"], as_root=True)
     assert argv[:3] == [sys.executable, "-m", "jupyterlab"]
     assert f"--ServerApp.root_dir={tmp_path / 'work'}" in argv
     assert "--LabApp.default_url=/lab/tree/quickstart.ipynb" in argv     # the printed URL opens the notebook
     assert "--LabApp.news_url=None" in argv
     assert argv[-4:] == ["--port=9000", "--no-browser", "--allow-root", "--ServerApp.ip=0.0.0.0"]
-    assert cli.lab_command(notebook, extra=["--allow-root"], as_root=True).count("--allow-root") == 1
-    assert "--allow-root" not in cli.lab_command(notebook, as_root=False)
+    assert cli.lab.lab_command(notebook, extra=["--allow-root"], as_root=True).count("--allow-root") == 1
+    assert "--allow-root" not in cli.lab.lab_command(notebook, as_root=False)
 
 
 def test_lab_copies_the_notebooks_once_and_execs_jupyterlab_on_the_quickstart(exec_calls, tmp_path, monkeypatch,
                                                                                 capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["lab", "--port", "9000", "--allow-root", "--ServerApp.token=abc"]) == 0
-    work = tmp_path / cli.WORK_DIR
+    work = tmp_path / cli.lab.WORK_DIR
     shipped = sorted(path.name for path in (REPO / "notebooks").glob("*.ipynb"))
     assert sorted(path.name for path in work.iterdir()) == shipped and "quickstart.ipynb" in shipped
     assert f"copied {len(shipped)} notebooks" in capsys.readouterr().out
@@ -276,7 +276,7 @@ def test_lab_opens_another_notebook_by_name_or_path(exec_calls, tmp_path, capsys
 
 
 def test_lab_without_jupyterlab_says_how_to_fix_it(exec_calls, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "has_jupyterlab", lambda: False)
+    monkeypatch.setattr(cli.lab, "has_jupyterlab", lambda: False)
     assert cli.main(["lab"]) == 2
     assert "JupyterLab is not installed" in capsys.readouterr().err and exec_calls == []
 
@@ -299,13 +299,13 @@ def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path)
                    check=True, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(site)}
     result = subprocess.run(
-        [sys.executable, "-c", "import lucidwidget.cli as c; print(c.__file__); print(c.shipped_notebooks())"],
+        [sys.executable, "-c", "import lucidwidget.cli.lab as c; print(c.__file__); print(c.shipped_notebooks())"],
         capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     module, notebooks = result.stdout.split()
     assert module.startswith(str(site)) and notebooks == str(site / "lucidwidget" / "notebooks")
     result = subprocess.run([sys.executable, "-m", "lucidwidget", "lab", "--dry-run", "--port", "9000"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
-    work = tmp_path / cli.WORK_DIR
+    work = tmp_path / cli.lab.WORK_DIR
     assert (work / "quickstart.ipynb").read_bytes() == (REPO / "notebooks" / "quickstart.ipynb").read_bytes()
     assert f"--ServerApp.root_dir={work}" in result.stdout and "--port=9000" in result.stdout
 
@@ -332,7 +332,7 @@ def test_preprocess_presets_reach_the_model_and_a_wrong_one_gets_close_matches(t
     assert cli.main(["render", "--model", tiny_model_path, "--objective", "conv2:3", "--preprocess", "cafe",
                      "-o", str(tmp_path / "x.png")]) == 2
     assert "Did you mean 'caffe'" in capsys.readouterr().err
-    named = [name.strip('"') for name in re.findall(r'"[^"]+"|\b[a-z]+\b(?= \(| or|,)', cli.PREPROCESS_HELP)]
+    named = [name.strip('"') for name in re.findall(r'"[^"]+"|\b[a-z]+\b(?= \(| or|,)', cli.common.PREPROCESS_HELP)]
     assert named and set(named) <= set(PRESET_NAMES), named
 
 

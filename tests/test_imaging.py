@@ -141,3 +141,31 @@ def test_imaging_does_not_import_tensorflow():
     code = "import sys, lucidwidget.imaging; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_load_images_reads_paths_bytes_pil_and_arrays_to_one_size(tmp_path):
+    rgba = np.zeros((30, 60, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, :30, 3] = 255                                   # left half opaque red, right half clear
+    path = tmp_path / "wide.png"
+    Image.fromarray(rgba).save(path)
+    grey = Image.fromarray(np.full((40, 20), 128, np.uint8))
+    batch = imaging.load_images([str(path), path.read_bytes(), grey, rgba[..., :3]], size=20)
+    assert batch.shape == (4, 20, 20, 3) and batch.dtype == np.float32
+    np.testing.assert_allclose(batch[0, 10, 0], [1, 0, 0], atol=0.02)     # centre crop keeps the middle
+    np.testing.assert_allclose(batch[0, 10, -1], [1, 1, 1], atol=0.02)    # transparency over white
+    np.testing.assert_allclose(batch[2], 128 / 255, atol=0.01)           # grey becomes RGB
+    assert imaging.load_images(str(path), channels=1).shape == (1, 30, 60, 1)
+
+
+def test_load_images_says_what_is_wrong(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    with pytest.raises(ValueError, match="Could not read .*notes.txt' as an image"):
+        imaging.load_images(str(text))
+    with pytest.raises(ValueError, match="No image file at"):
+        imaging.load_images(str(tmp_path / "missing.jpg"))
+    with pytest.raises(TypeError, match="Received: image of type int"):
+        imaging.load_images(3)
+    with pytest.raises(ValueError, match="one size"):
+        imaging.load_images([np.zeros((4, 4, 3)), np.zeros((5, 4, 3))])

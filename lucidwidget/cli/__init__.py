@@ -1,0 +1,60 @@
+"""The `lucidwidget` command: one module per subcommand, `common` for what they share.
+
+    lucidwidget render --model vgg16-hed --objective block4_conv3:42 --batch 4 -o sheet.png
+    lucidwidget layers --model vgg16-hed
+    lucidwidget models
+    lucidwidget lab
+
+The backend (TensorFlow by default) is imported only by the commands that need it, so `--help` answers
+at once. Every argument is checked before any work starts. Errors about the user's input print
+`error: ...` and exit with status 2, like argparse's own usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lucidwidget.cli import common, lab, layers, render
+from lucidwidget.errors import user_message
+
+EXAMPLES = """examples:
+  lucidwidget layers --model vgg16-hed
+  lucidwidget render --objective block4_conv3:42 --batch 4 -o sheet.png --gif progress.gif
+  lucidwidget render --objective "block4_conv3:42 - 0.5*block5_conv1:7" --optimizer lbfgs -o mix.jpg
+  lucidwidget models
+  lucidwidget lab
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lucidwidget",
+        description="Feature visualization for Keras 3 models: render, list models or layers, or open JupyterLab.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    render.add_parser(commands)
+    layers.add_parsers(commands)
+    lab.add_parser(commands)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Runs the command line; returns the exit status (0, or 2 for bad input)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "passes_unknown", False):
+        args.jupyter_args = extra
+    elif extra:
+        parser.parse_args(argv)     # reports the unrecognized arguments as argparse does, and exits 2
+    try:
+        args.run(args)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"error: {user_message(error)}", file=sys.stderr)
+        return common.USAGE_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return common.INTERRUPTED
+    return 0
