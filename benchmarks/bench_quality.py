@@ -1,18 +1,20 @@
 """Image quality on the bundled model, printed in one run (run by hand; slow on a CPU).
 
 1. Diversity: mean pixel correlation between 4 tiles and the activation each keeps, at several weights.
-2. Transparency: mean opacity at the widget's alpha penalty, and the activation kept when the RGBA image
-   is composited over fresh random backgrounds, against an opaque render of equal steps.
-3. Time to image: with the widget's defaults, activation (as a share of a 256-step constant render's) and
-   the share of spectral energy above half the Nyquist frequency, against seconds since the first step,
-   in interleaved rounds: constant steps, "fast" with Lucid's 1/f spectrum, "fast" (its steeper
-   spectrum) and progressive resolution (half size first, shown upscaled). Absolute seconds depend on
-   the machine's load; compare the rows.
+2. Transparency: the widget's transparency mode on several objective kinds, layers, channels and seeds,
+   with 1 and 4 tiles: the mean alpha; the activation kept, i.e. the mode's target on each RGBA tile
+   composited over uniform per-pixel noise as a share of it on an opaque render of equal steps; and the
+   largest connected opaque region as a share of the opaque area. Per case, and the mean.
+3. Steps to image: with the widget's defaults, activation at 16 .. 256 steps as a share of the same
+   render's at 256 (the widget's own finished tile), for units across layers and seeds, with 1 tile and
+   with 4 (diversity on), next to the previous schedule's; with each render's final activation and
+   high-frequency share. Steps are deterministic, so these figures do not depend on the machine's load.
 4. Early layers: the share of sampled block2_conv2 channels that come out as Nyquist checkerboards, and
    of block1_conv2 channels that come out flat.
 
-    python benchmarks/bench_quality.py                 # full: 256 steps, 128 px (tens of minutes)
-    python benchmarks/bench_quality.py --steps 64 --size 64 --rounds 1      # a quick look
+    python benchmarks/bench_quality.py                      # everything: 256 steps, 128 px (hours on a CPU)
+    python benchmarks/bench_quality.py --quick --steps 128  # a look: 2 cases, 2 units, 1 seed, 1 tile
+    python benchmarks/bench_quality.py --only transparency  # one section
 """
 
 from __future__ import annotations
@@ -20,28 +22,63 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import keras  # noqa: E402
+from scipy import ndimage  # noqa: E402
 
 import lucidwidget as lw  # noqa: E402
-from lucidwidget import imaging, objectives, param  # noqa: E402
-from lucidwidget.models import visualizable_layers  # noqa: E402
+from lucidwidget import objectives, optimizers  # noqa: E402
 from lucidwidget.widget import settings as widget_settings  # noqa: E402
 from lucidwidget.widget.core import DEFAULT_DIVERSITY, LucidWidget  # noqa: E402
-from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT  # noqa: E402
+from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT, ALPHA_PRIOR  # noqa: E402
 
 LAYER, CHANNEL = "block4_conv3", 42
-"""The README's running example."""
+"""The README's running example (the diversity section)."""
 
-BACKGROUNDS = 8
-"""Random backgrounds each transparent render is scored over."""
+NOISE_BACKGROUNDS = 4
+"""Uniform per-pixel noise images each transparent tile is composited over when it is scored."""
 
-WHITE_NOISE_SD = 0.5
-"""Per-pixel noise of the harsher background also reported: a random colour plus this Gaussian noise."""
+OPAQUE_ALPHA = 0.5
+"""A pixel is opaque, for the connected-region measure, where its alpha is above this."""
+
+TRANSPARENCY_CASES = [
+    dict(layer="block4_conv3", channel=42),
+    dict(layer="block5_conv1", channel=100),
+    dict(layer="block5_conv1", channel=100, tiles=4),
+    dict(layer="block3_conv3", channel=40),
+    dict(layer="block4_conv3", channel=200, seed=1),
+    dict(layer="block5_conv3", channel=300),
+    dict(layer="block4_conv3", channel=42, tiles=4, seed=1),
+    dict(layer="block4_conv3", channel=200, objective="neuron"),
+    dict(layer="block4_conv3", channel=0, objective="deepdream"),
+    dict(layer="block5_conv1", channel=0, objective="random_direction", seed=2),
+    dict(layer="block5_conv3", channel=7, objective="class_logit"),
+    dict(layer="block4_conv3", channel=0, objective="expression", expression="block4_conv3:42 - 0.5*block5_conv1:7"),
+]
+"""Widget settings of the transparency cases: several layers, channels and seeds, 1 and 4 tiles, and
+each objective kind (vgg16-hed has no dense layer, so its class logit is a channel's)."""
+
+QUICK_CASES = 2
+"""Transparency cases a `--quick` run renders (the first ones, one tile each)."""
+
+STEP_UNITS = [("block3_conv3", 40), ("block4_conv3", 42), ("block4_conv3", 200), ("block5_conv1", 7),
+              ("block5_conv1", 100), ("block5_conv3", 300)]
+STEP_SEEDS = (0, 1)
+"""Units and seeds of the steps-to-image section (4 tiles: the first QUICK_UNITS units, first seed)."""
+
+QUICK_UNITS = 2
+"""Units a `--quick` run measures (first seed only)."""
+
+CHECKPOINTS = (16, 32, 48, 64, 96, 128, 192, 256)
+REFERENCE_STEPS = 256
+TARGET_STEP, TARGET_SHARE = 64, 0.9
+"""Step counts at which activation is read; the widget's default step count, whose render is the
+reference; the target: TARGET_SHARE of it by TARGET_STEP."""
+
+PREVIOUS_BOOST, PREVIOUS_DECAY_STEPS, PREVIOUS_DECAY_POWER = 4.0, 64.0, 1.4
+"""The widget's "fast" schedule before the per-step tuning (`optvis.schedules`), rendered for comparison."""
 
 HALF_NYQUIST = 0.25
 """Cycles per pixel above which spectral energy counts as high-frequency (Nyquist is 0.5)."""
@@ -50,12 +87,6 @@ CHECKERBOARD_BAND = 0.4
 CHECKERBOARD_SHARE = 0.5
 """A render is a Nyquist checkerboard when more than CHECKERBOARD_SHARE of its (mean-removed, grey)
 spectral energy lies above CHECKERBOARD_BAND cycles per pixel."""
-
-PROGRESSIVE_SCALE = 0.5
-PROGRESSIVE_STEPS = 64
-"""The progressive-resolution candidate: PROGRESSIVE_STEPS "fast" steps (at most half the run) at this
-fraction of the tile side (each about a third of a full-size step's time), then the rest at full size
-from the upscaled image. 64 tied with "fast" at 5 s; 96 lost (`optvis.schedules.FAST_BOOST`)."""
 
 FLAT_STD = 0.02
 """A render whose grey levels vary less than this is flat: the optimisation never got going."""
@@ -105,114 +136,136 @@ def diversity(renderer, args):
               f"{values.min() / reference:6.0%}", flush=True)
 
 
-def transparency(renderer, args):
-    target = objectives.channel(LAYER, CHANNEL)
-    size = args.size
-    opaque = renderer.evaluate(target, renderer.render(target, size=size, steps=args.steps, seed=args.seed))
-    images = renderer.render(target - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(), size=size,
-                             steps=args.steps, seed=args.seed, param=functools.partial(param.image, alpha=True))
-    rgb, alpha = images[..., :3], images[..., 3:]
-    shape = (BACKGROUNDS, size, size, 3)
-    natural = keras.ops.convert_to_numpy(param.random_background(shape, keras.random.SeedGenerator(args.seed + 1)))
-    rng = np.random.default_rng(args.seed)
-    noisy = np.clip(rng.uniform(size=(BACKGROUNDS, 1, 1, 3)) + WHITE_NOISE_SD * rng.standard_normal(shape), 0, 1)
-    print(f"\n## Transparency: {LAYER}:{CHANNEL}, {size} px, {args.steps} steps, alpha penalty "
-          f"{ALPHA_PENALTY_WEIGHT:g}, target 0.25")
-    print(f"mean alpha {alpha.mean():.3f}; opaque render's activation {opaque:.1f}")
-    for name, backgrounds in (("random 1/f backgrounds", natural), ("colour + white noise", noisy)):
-        composites = (alpha * rgb + (1 - alpha) * backgrounds).astype(np.float32)
-        kept = per_tile(renderer, target, composites).mean() / opaque
-        print(f"kept over {name}: {kept:.0%}", flush=True)
-
-
-class _Timeline:
-    """Seconds since the first step ended, at each step, counted on across the stages of one run."""
-
-    def __init__(self):
-        self.times = {}
-        self.offset = 0
-        self._first = None
-
-    def on_step_end(self, step, logs=None):
-        now = time.perf_counter()
-        self._first = now if self._first is None else self._first
-        self.times[self.offset + step] = now - self._first
-
-
-def widget_render_arguments(renderer, size):
-    """The widget's objective and `render` arguments for LAYER:CHANNEL at its default settings."""
+def widget_case(renderer, **overrides):
+    """The widget's default settings with `overrides`, and its objective and `Renderer.render` arguments."""
     traits = LucidWidget.class_traits()
     settings = {name: traits[name].default_value for name in widget_settings.SETTING_NAMES}
-    settings.update(layer=LAYER, channel=CHANNEL, size=size)
-    return widget_settings.render_arguments(settings, visualizable_layers(renderer.model))
+    settings.update(overrides)
+    objective, kwargs = widget_settings.render_arguments(settings, renderer.layers)
+    return settings, objective, kwargs
 
 
-def schedule_candidates(kwargs, args):
-    """Name -> stages `(size, steps, render overrides)` of each schedule compared; a run starts each stage
-    from the previous stage's image."""
-    flat = {"param": functools.partial(kwargs["param"], decay_power=1.0)}
-    small = max(1, round(args.size * PROGRESSIVE_SCALE))
-    small_steps = min(PROGRESSIVE_STEPS, args.steps // 2)
-    return {
-        "constant": [(args.size, args.steps, {**flat, "schedule": None})],
-        "fast, 1/f": [(args.size, args.steps, flat)],
-        "fast": [(args.size, args.steps, {})],
-        f"{small}px, then {args.size}": [(small, small_steps, {}), (args.size, args.steps - small_steps, {})],
-    }
+def per_tile_mean(renderer, objective, images):
+    return per_tile(renderer, objective, images).mean()
 
 
-def run_stages(renderer, objective, kwargs, stages, checkpoints, seed, size):
-    """(seconds, image at `size`) at each checkpoint of one staged run."""
-    timeline, images, kept = _Timeline(), None, []
-    for stage_size, stage_steps, overrides in stages:
-        marks = [s - timeline.offset for s in checkpoints if timeline.offset < s <= timeline.offset + stage_steps]
-        marks = marks or [stage_steps]
-        result = renderer.render(objective, **{**kwargs, **overrides, "size": stage_size, "steps": stage_steps,
-                                                "seed": seed, "thresholds": marks, "callbacks": [timeline],
-                                                "init_images": images})
-        kept += [(timeline.times[timeline.offset + m], imaging.resize(im, (size, size)) if stage_size != size
-                  else im) for m, im in zip(marks, result) if timeline.offset + m in checkpoints]
-        images = result[-1]
-        timeline.offset += stage_steps
-    return kept
+def largest_region_share(alpha):
+    """The largest 4-connected region of opaque pixels (alpha > OPAQUE_ALPHA), as a share of all of them."""
+    labels, count = ndimage.label(alpha > OPAQUE_ALPHA)
+    return float(np.bincount(labels.ravel())[1:].max() / (labels > 0).sum()) if count else 0.0
 
 
-def schedules(renderer, args):
-    objective, kwargs = widget_render_arguments(renderer, args.size)
-    target = objectives.channel(LAYER, CHANNEL)
-    checkpoints = [s for s in (8, 16, 24, 32, 48, 64, 72, 80, 96, 128, 192, 256) if s <= args.steps]
-    candidates = schedule_candidates(kwargs, args)
-    reference = renderer.render(objective, **{**kwargs, **candidates["constant"][0][2], "steps": 256,
-                                              "seed": args.seed})
-    ref_value = renderer.evaluate(target, reference)
-    print(f"\n## Time to image: {LAYER}:{CHANNEL}, the widget's defaults, 1 tile, {args.size} px; 256-step "
-          f"constant render: activation {ref_value:.1f}, high-frequency share "
-          f"{band_share(reference, HALF_NYQUIST):.3f}")
-    steep = renderer.render(objective, **{**kwargs, "schedule": None, "steps": 256, "seed": args.seed})
-    print(f"256-step constant render with the widget's spectrum: activation {renderer.evaluate(target, steep):.1f}, "
-          f"high-frequency share {band_share(steep, HALF_NYQUIST):.3f} (shares below are of the first)")
-    results = {name: [] for name in candidates}
-    for stages in candidates.values():        # compile every stage first, so no round pays for tracing
-        for stage_size, _, overrides in stages:
-            renderer.render(objective, **{**kwargs, **overrides, "size": stage_size, "steps": 2, "seed": 0})
-    for round_ in range(args.rounds):
-        for name, stages in candidates.items():
-            kept = run_stages(renderer, objective, kwargs, stages, checkpoints, args.seed + round_, args.size)
-            results[name].append([(seconds, renderer.evaluate(target, im) / ref_value, band_share(im, HALF_NYQUIST))
-                                  for seconds, im in kept])
-    print("steps  " + "  ".join(f"{name:>22s}: s  kept   hf" for name in results))
-    for index, steps in enumerate(checkpoints):
-        cells = [f"{seconds:19.1f} {kept:5.0%} {high:.3f}"
-                 for seconds, kept, high in (np.mean([r[index] for r in rounds], axis=0)
-                                             for rounds in results.values())]
-        print(f"{steps:5d}  " + "  ".join(cells))
-    print(f"At {args.seconds:g} s after the first step (interpolated between checkpoints; the last one if the "
-          f"run ends sooner), each round:")
-    for name, rounds in results.items():
-        at = np.array([[np.interp(args.seconds, *np.array(r)[:, [0, i]].T) for i in (1, 2)] for r in rounds])
-        per_round = ", ".join(f"{kept:.0%} ({high:.3f})" for kept, high in at)
-        print(f"{name:>22s}: mean {at[:, 0].mean():.0%} of the reference, high-frequency share "
-              f"{at[:, 1].mean():.3f}; rounds {per_round}", flush=True)
+def noise_composites(images, seed):
+    """Each RGBA tile composited over NOISE_BACKGROUNDS images of uniform per-pixel noise."""
+    rgb, alpha = images[..., :3], images[..., 3:]
+    rng = np.random.default_rng(seed)
+    return [(alpha[i] * rgb[i] + (1 - alpha[i]) * rng.uniform(size=(NOISE_BACKGROUNDS, *rgb.shape[1:])))
+            .astype(np.float32) for i in range(len(images))]
+
+
+def transparency_case(renderer, overrides, args):
+    """Mean alpha, activation kept over noise (the mode's target, and the standard mode's over the whole
+    tile), and the largest opaque region's share (mean, smallest tile) for one case of the widget's
+    transparency mode."""
+    settings, objective, kwargs = widget_case(renderer, mode="transparency", size=args.size, steps=args.steps,
+                                              **overrides)
+    images = renderer.render(objective, **kwargs)
+    standard = dict(settings, mode="standard")
+    whole_objective, opaque_kwargs = widget_settings.render_arguments(standard, renderer.layers)
+    target, whole_target = (widget_settings.build_target(s, renderer.layers) for s in (settings, standard))
+    centre_objective = target
+    if settings["tiles"] > 1:
+        centre_objective = target + float(settings["diversity"]) * objectives.diversity(settings["layer"])
+    centre_opaque = renderer.render(centre_objective, **opaque_kwargs)
+    whole_opaque = renderer.render(whole_objective, **opaque_kwargs)
+    composites = noise_composites(images, args.seed)
+    kept = (np.mean([per_tile_mean(renderer, target, c) for c in composites])
+            / per_tile_mean(renderer, target, centre_opaque))
+    whole = (np.mean([per_tile_mean(renderer, whole_target, c) for c in composites])
+             / per_tile_mean(renderer, whole_target, whole_opaque))
+    regions = [largest_region_share(alpha) for alpha in images[..., 3]]
+    return images[..., 3].mean(), kept, whole, np.mean(regions), np.min(regions)
+
+
+def transparency(renderer, args):
+    cases = TRANSPARENCY_CASES[:QUICK_CASES] if args.quick else TRANSPARENCY_CASES
+    print(f"\n## Transparency: the widget's defaults, {args.size} px, {args.steps} steps, opacity 0.25; alpha "
+          f"prior {ALPHA_PRIOR:g}, alpha penalty {ALPHA_PENALTY_WEIGHT:g}")
+    print("Kept: the mode's target (read at the centre) on each tile composited over "
+          f"{NOISE_BACKGROUNDS} uniform per-pixel noise images, as a share of it on an opaque render of equal "
+          "steps (the same objective, seed and settings, no alpha); whole tile: the standard mode's target "
+          "(e.g. the channel mean) likewise against the standard mode's render. Region: the largest "
+          f"4-connected region with alpha > {OPAQUE_ALPHA:g} as a share of that area (mean and smallest tile).")
+    print(f"{'case':44s} alpha   kept  whole  region (min)")
+    rows = []
+    for overrides in cases:
+        row = transparency_case(renderer, overrides, args)
+        rows.append(row)
+        print(f"{case_label(overrides):44s} {row[0]:.3f} {row[1]:6.0%} {row[2]:6.0%} {row[3]:6.2f} ({row[4]:.2f})",
+              flush=True)
+    mean = np.mean(rows, axis=0)
+    print(f"{'mean':44s} {mean[0]:.3f} {mean[1]:6.0%} {mean[2]:6.0%} {mean[3]:6.2f} ({np.min(rows, axis=0)[4]:.2f})")
+
+
+def case_label(overrides):
+    kind = overrides.get("objective", "channel")
+    what = overrides.get("expression") if kind == "expression" else (
+        f"{overrides['layer']}" + ("" if kind in widget_settings.CHANNEL_FREE_KINDS else f":{overrides['channel']}"))
+    extras = [f"{overrides['tiles']} tiles"] if overrides.get("tiles", 1) > 1 else []
+    extras += [f"seed {overrides['seed']}"] if overrides.get("seed") else []
+    return f"{kind} {what}" + (f" ({', '.join(extras)})" if extras else "")
+
+
+def high_frequency(images):
+    return band_share(images, HALF_NYQUIST)
+
+
+def steps_to_image(renderer, args):
+    """Activation against steps for the widget's defaults, as a share of the same render at REFERENCE_STEPS."""
+    units = STEP_UNITS[:QUICK_UNITS] if args.quick else STEP_UNITS
+    seeds = STEP_SEEDS[:1] if args.quick else STEP_SEEDS
+    marks = [m for m in CHECKPOINTS if m <= REFERENCE_STEPS]
+    print(f"\n## Steps to image: the widget's defaults, {args.size} px; activation at each step count as a share "
+          f"of the same render's at {REFERENCE_STEPS} steps (the widget's own {REFERENCE_STEPS}-step render, "
+          "what its live tile ends on); the previous schedule's for comparison")
+    previous = optimizers.Boosted(optimizers.get("adam"), PREVIOUS_BOOST, PREVIOUS_DECAY_STEPS)
+    compared = {"widget": lambda kwargs: {},
+                "previous": lambda kwargs: {"schedule": None, "optimizer": previous, "param": functools.partial(
+                    kwargs["param"].func, **{**kwargs["param"].keywords, "decay_power": PREVIOUS_DECAY_POWER})}}
+    runs = [(1, units, seeds)] + ([] if args.quick else [(4, units[:QUICK_UNITS], seeds[:1])])
+    for tiles, unit_list, seed_list in runs:
+        results = {name: [] for name in compared}
+        for layer, channel in unit_list:
+            for seed in seed_list:
+                for name, overrides in compared.items():
+                    settings, objective, kwargs = widget_case(renderer, layer=layer, channel=channel, tiles=tiles,
+                                                              seed=seed, size=args.size, steps=REFERENCE_STEPS)
+                    target = widget_settings.build_target(settings, renderer.layers)
+                    images = renderer.render(objective, **{**kwargs, **overrides(kwargs), "thresholds": marks})
+                    values = np.array([per_tile_mean(renderer, target, im) for im in images])
+                    results[name].append((f"{layer}:{channel} s{seed}", values, high_frequency(images[-1]),
+                                          tile_correlation(images[-1]) if tiles > 1 else float("nan")))
+        print(f"\n{tiles} tile{'s' if tiles > 1 else ''}" + (" (diversity on)" if tiles > 1 else "")
+              + ": share of the final activation per unit at each step count; final activation, high-frequency "
+              "share" + (" and tile correlation" if tiles > 1 else "") + " (the previous schedule's)")
+        print(f"{'unit':24s}" + "".join(f"{m:>6d}" for m in marks) + "   final (previous)   hf (previous)")
+        for (label, values, high, corr), (_, old, old_high, old_corr) in zip(results["widget"], results["previous"]):
+            print(f"{label:24s}" + "".join(f"{v / values[-1]:6.0%}" for v in values)
+                  + f"   {values[-1]:6.1f} ({old[-1]:6.1f})   {high:.3f} ({old_high:.3f})"
+                  + (f"   {corr:.3f} ({old_corr:.3f})" if tiles > 1 else ""))
+        at = marks.index(TARGET_STEP)
+        for name, rows in results.items():
+            values = np.array([v for _, v, *_ in rows])
+            shares = values / values[:, -1:]
+            print(f"{name:>9s} mean" + "".join(f"{v:6.0%}" for v in shares.mean(0))
+                  + f"   final {values[:, -1].mean():.1f}, hf {np.mean([r[2] for r in rows]):.3f}; at step "
+                  f"{TARGET_STEP}: {np.sum(shares[:, at] >= TARGET_SHARE)}/{len(rows)} units at >= {TARGET_SHARE:.0%}",
+                  flush=True)
+        ratio = np.array([(new[1][at] / old[1][at], new[1][-1] / old[1][-1])
+                          for new, old in zip(results["widget"], results["previous"])])
+        print(f"widget / previous, per unit: at step {TARGET_STEP} " + " ".join(f"{r:.2f}" for r in ratio[:, 0])
+              + f" (mean {ratio[:, 0].mean():.2f}); at {REFERENCE_STEPS} " + " ".join(f"{r:.2f}" for r in ratio[:, 1])
+              + f" (mean {ratio[:, 1].mean():.2f})", flush=True)
 
 
 def early_layers(renderer, args):
@@ -230,17 +283,17 @@ def early_layers(renderer, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=256, help="steps of the diversity, transparency and early "
+                        "renders (the steps section always runs to REFERENCE_STEPS)")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 3.0, DEFAULT_DIVERSITY, 30.0])
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the schedule comparison")
-    parser.add_argument("--seconds", type=float, default=5.0, help="time budget the schedules are read at")
-    parser.add_argument("--only", nargs="+", choices=("diversity", "transparency", "schedules", "early"),
-                        default=("diversity", "transparency", "schedules", "early"))
+    parser.add_argument("--quick", action="store_true", help="a look: the first cases and units, one seed")
+    parser.add_argument("--only", nargs="+", choices=("diversity", "transparency", "steps", "early"),
+                        default=("transparency", "steps", "diversity", "early"))
     args = parser.parse_args()
     renderer = lw.Renderer("vgg16-hed")
-    sections = {"diversity": diversity, "transparency": transparency, "schedules": schedules,
+    sections = {"diversity": diversity, "transparency": transparency, "steps": steps_to_image,
                 "early": early_layers}
     for name in args.only:
         sections[name](renderer, args)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import lucidwidget as lw
 from lucidwidget import imaging, objectives, param, transform
 from lucidwidget.widget.core import DEFAULT_DIVERSITY
-from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT
+from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT, ALPHA_PRIOR
 
 MODEL = "vgg16-hed"
 LAYER, CHANNEL = "block4_conv3", 42
@@ -80,9 +80,9 @@ def techniques(size) -> list[Technique]:
                   objectives.channel_interpolate(LAYER, CHANNEL, OTHER_LAYER, OTHER_CHANNEL)
                   + ALIGNMENT_WEIGHT * objectives.alignment("block3_conv3"),
                   {"batch": FRAMES, "param": param.aligned_image}, columns=FRAMES),
-        Technique("transparency", "alpha parameterization + `alpha_penalty`",
-                  target - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(),
-                  {"param": functools.partial(param.image, alpha=True)}),
+        Technique("transparency", "`at_centre` + alpha parameterization with a centred prior + `alpha_penalty`",
+                  objectives.at_centre(target) - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(),
+                  {"param": functools.partial(param.image, alpha=True, alpha_prior=ALPHA_PRIOR)}),
         Technique("tv_regularized", "pixels + total variation + Lp (keras-vis style)",
                   target - tv_weight * objectives.total_variation() - LP_WEIGHT * objectives.Lp(p=6, constant=0.5),
                   {"param": functools.partial(param.image, fft=False, decorrelate=False),

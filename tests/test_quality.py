@@ -1,4 +1,4 @@
-"""Image quality behaviours: diverse tiles, transparency on target, the fast schedule."""
+"""Image quality behaviours: diverse tiles, transparency on target with one object, the fast schedule."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from lucidwidget import LucidWidget
+from lucidwidget.models import visualizable_layers
 from lucidwidget.optvis import objectives, optimizers, param, transform
 from lucidwidget.optvis.render import Renderer
+from lucidwidget.widget import settings as settings_lib
 
 SMALL_TRANSFORMS = transform.preset(jitter=2, scale=0.05, rotate=5, pad=2)
 """Lucid's standard transforms scaled to 32 px images."""
@@ -41,6 +44,101 @@ def test_alpha_penalty_pulls_mean_opacity_to_the_target(seq_model):
     held = renderer.render(target - 1e3 * objectives.alpha_penalty(0.25), **kwargs)[..., 3].mean()
     assert abs(held - 0.25) < 0.05
     assert abs(held - 0.25) < abs(free - 0.25) / 2
+
+
+def test_at_centre_reads_every_grid_at_its_middle_cells():
+    rng = np.random.default_rng(0)
+    values = {"odd": rng.normal(size=(2, 5, 5, 3)), "even": rng.normal(size=(2, 4, 6, 3)),
+              "dense": rng.normal(size=(2, 3)), "image": rng.uniform(size=(2, 8, 8, 3))}
+
+    def T(name):
+        return keras.ops.convert_to_tensor(values[name].astype(np.float32))
+
+    def at_centre(objective):
+        return float(keras.ops.convert_to_numpy(objectives.at_centre(objective)(T)))
+
+    odd_centre, even_centre = values["odd"][:, 2, 2], values["even"][:, 1:3, 2:4].mean(axis=(1, 2))
+    assert at_centre(objectives.channel("odd", 1)) == pytest.approx(odd_centre[:, 1].mean(), rel=1e-5)
+    assert at_centre(objectives.channel("even", 1)) == pytest.approx(even_centre[:, 1].mean(), rel=1e-5)
+    assert at_centre(objectives.neuron("odd", 2, x=0, y=4)) == pytest.approx(odd_centre[:, 2].mean(), rel=1e-5)
+    assert at_centre(objectives.deepdream("even")) == pytest.approx(np.mean(even_centre ** 2), rel=1e-5)
+    assert at_centre(objectives.channel("dense", 2)) == pytest.approx(values["dense"][:, 2].mean(), rel=1e-5)
+    assert at_centre(objectives.L1("image")) == pytest.approx(float(objectives.L1("image")(T)), rel=1e-5)
+    pair = [objectives.at_centre(objectives.channel("odd", c) - 0.5 * objectives.neuron("even", 1)) for c in (1, 2)]
+    assert pair[0].signature == pair[1].signature and pair[0].layers == {"odd", "even"}
+    with pytest.raises(TypeError, match=r"Received: objective='odd:1'"):
+        objectives.at_centre("odd:1")
+
+
+def test_alpha_prior_starts_opaque_in_the_middle_and_round_trips():
+    image = param.image(16, alpha=True, alpha_prior=4.0, seed=0)
+    alpha = keras.ops.convert_to_numpy(image())[0, ..., 3]
+    assert alpha[7:9, 7:9].min() > 0.45 and alpha[[0, 0, -1, -1], [0, -1, 0, -1]].max() < 0.05
+    target = np.random.default_rng(1).uniform(0.05, 0.95, image.shape).astype(np.float32)
+    image.assign_image(target)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(image()), target, atol=1e-4)
+    with pytest.raises(ValueError, match=r"pass alpha=True with it. Received: alpha=False"):
+        param.image(16, alpha_prior=4.0)
+
+
+def widget_settings(**overrides):
+    traits = LucidWidget.class_traits()
+    return {**{name: traits[name].default_value for name in settings_lib.SETTING_NAMES}, **overrides}
+
+
+def largest_region_share(alpha):
+    """The largest 4-connected region of pixels with alpha > 0.5, as a share of all of them (a flood fill)."""
+    opaque = alpha > 0.5
+    seen, largest = np.zeros_like(opaque), 0
+    for start in zip(*np.nonzero(opaque)):
+        if seen[start]:
+            continue
+        seen[start], stack, size = True, [start], 0
+        while stack:
+            row, column = stack.pop()
+            size += 1
+            for r, c in ((row - 1, column), (row + 1, column), (row, column - 1), (row, column + 1)):
+                if 0 <= r < opaque.shape[0] and 0 <= c < opaque.shape[1] and opaque[r, c] and not seen[r, c]:
+                    seen[r, c] = True
+                    stack.append((r, c))
+        largest = max(largest, size)
+    return largest / opaque.sum() if opaque.any() else 0.0
+
+
+def alpha_centroid_offset(alpha):
+    """How far each tile's alpha-weighted centroid lies from the tile's centre, as a share of its side."""
+    side = alpha.shape[1]
+    rows, columns = np.mgrid[0:side, 0:side] + 0.5
+    weight = alpha.sum(axis=(1, 2))
+    centroid = np.stack([(alpha * rows).sum(axis=(1, 2)), (alpha * columns).sum(axis=(1, 2))], -1) / weight[:, None]
+    return np.abs(centroid - side / 2).max(axis=-1) / side
+
+
+def test_transparency_mode_centres_the_opacity_and_reuses_its_compiled_step(seq_model):
+    renderer = Renderer(seq_model)
+    layers = visualizable_layers(seq_model)
+    settings = widget_settings(layer="conv3", channel=5, mode="transparency", tiles=2, size=48, steps=64)
+    objective, kwargs = settings_lib.render_arguments(settings, layers)
+    assert objective.description.startswith("at_centre(channel conv3:5)")
+    alpha = renderer.render(objective, **kwargs)[..., 3]
+    assert 0.15 <= alpha.mean() <= 0.35 and alpha_centroid_offset(alpha).max() < 0.2
+    traced = renderer.trace_count
+    for changed in ({"channel": 7}, {"opacity": 0.4, "seed": 3}, {"objective": "deepdream"}):
+        other, other_kwargs = settings_lib.render_arguments({**settings, **changed, "steps": 2}, layers)
+        renderer.render(other, **other_kwargs)
+    assert renderer.trace_count == traced + 1      # only the new objective kind compiles a step
+
+
+@pytest.mark.vgg
+def test_transparency_mode_gives_one_object_where_a_channel_mean_gave_fragments(vgg16_hed):
+    renderer = Renderer(vgg16_hed)
+    settings = widget_settings(layer="block4_conv3", channel=42, mode="transparency", size=64, steps=64)
+    objective, kwargs = settings_lib.render_arguments(settings, renderer.layers)
+    alpha = renderer.render(objective, **kwargs)[0, ..., 3]
+    plain = objectives.channel("block4_conv3", 42) - settings_lib.ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty()
+    scattered = renderer.render(plain, **{**kwargs, "param": functools.partial(param.image, alpha=True)})[0, ..., 3]
+    assert 0.15 <= alpha.mean() <= 0.45
+    assert largest_region_share(alpha) >= 0.8 and largest_region_share(scattered) < largest_region_share(alpha) - 0.2
 
 
 def test_random_background_is_fresh_per_item_and_reproducible():

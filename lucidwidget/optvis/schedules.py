@@ -9,7 +9,7 @@ from lucidwidget.optvis import optimizers as optimizers_lib
 SCHEDULES = (None, "fast")
 """Step-size schedules `Renderer.render` offers: constant steps, or "fast" (see `FAST_BOOST`)."""
 
-FAST_BOOST = 4.0
+FAST_BOOST = 2.0
 FAST_DECAY_STEPS = 64.0
 FAST_DECAY_POWER = 1.4
 """The "fast" schedule's first step is FAST_BOOST times the optimizer's own, decaying back by a factor

@@ -8,7 +8,8 @@ transforms stay in the list with neutral strengths (`transform.preset`). Express
 `expression.parse`, which makes every number a knob, so editing a number in the text does not retrace.
 
 Three modes shape the images: "standard" (RGB tiles), "transparency" (RGBA tiles kept about `opacity`
-opaque; the engine composites them over a random background for the model) and "interpolation" (the
+opaque, each one object in the middle: the target is read at the centre and opacity costs more towards
+the borders; the engine composites them over a random background for the model) and "interpolation" (the
 tiles morph from `channel` to `channel_b` of the layer, sharing low-resolution structure).
 """
 
@@ -46,6 +47,9 @@ transparency mode, the RGBA tiles composited over `param.random_background` each
 vgg16-hed block4_conv3:42, 128 px, 256 steps, target 0.25, against an opaque render of equal steps
 (composites over 8 fresh random backgrounds): weight 3e2 ended at mean opacity 0.37 keeping 61% of the
 activation, 5e2 at 0.34 keeping 55%, 1e3 at 0.30 keeping 45%."""
+
+ALPHA_PRIOR = 4.0
+"""TODO"""
 
 SCHEDULE = "fast"
 """The widget renders with `Renderer.render(schedule="fast")` and that schedule's spectrum decay power
@@ -169,14 +173,10 @@ def never_on(settings, value, steps) -> str:
             f"it least negative (often a fine checkerboard); more steps or another channel may help.")
 
 
-def build_objective(settings, layers):
-    """The objective of a settings dict: target, sign, the diversity term (several tiles) and the mode's
-    terms (alpha penalty, or interpolation with alignment)."""
-    layer, channel, kind, mode = settings["layer"], settings["channel"], settings["objective"], settings["mode"]
-    sign = -1.0 if settings["negative"] else 1.0
-    if mode == "interpolation":
-        morph = objectives.channel_interpolate(layer, channel, layer, settings["channel_b"])
-        return sign * morph + ALIGNMENT_WEIGHT * objectives.alignment(layer)
+def build_target(settings, layers):
+    """The objective kind's target for a settings dict, before sign, diversity and the mode's terms; in
+    transparency mode it is read at the centre (`objectives.at_centre`, see `ALPHA_PRIOR`)."""
+    layer, channel, kind = settings["layer"], settings["channel"], settings["objective"]
     if kind == "expression":
         target = parse_expression(settings["expression"], layers)
     elif kind == "channel":
@@ -189,7 +189,18 @@ def build_objective(settings, layers):
         target = objectives.class_logit(layer, channel)
     else:
         target = objectives.random_direction(layer, layer_info(layer, layers).channels, seed=settings["seed"])
-    objective = sign * target
+    return objectives.at_centre(target) if settings["mode"] == "transparency" else target
+
+
+def build_objective(settings, layers):
+    """The objective of a settings dict: target, sign, the diversity term (several tiles) and the mode's
+    terms (alpha penalty, or interpolation with alignment)."""
+    layer, channel, mode = settings["layer"], settings["channel"], settings["mode"]
+    sign = -1.0 if settings["negative"] else 1.0
+    if mode == "interpolation":
+        morph = objectives.channel_interpolate(layer, channel, layer, settings["channel_b"])
+        return sign * morph + ALIGNMENT_WEIGHT * objectives.alignment(layer)
+    objective = sign * build_target(settings, layers)
     if settings["tiles"] > 1:
         objective = objective + float(settings["diversity"]) * objectives.diversity(layer)
     if mode == "transparency":
@@ -209,17 +220,17 @@ def build_transforms(settings):
 def render_arguments(settings, layers) -> tuple:
     """`(objective, kwargs)` for `Renderer.render`, checking the settings first."""
     check(settings, layers)
+    options = dict(fft=settings["fft"], decorrelate=settings["decorrelate"], decay_power=DECAY_POWERS[SCHEDULE])
+    if settings["mode"] == "transparency":
+        options.update(alpha=True, alpha_prior=ALPHA_PRIOR)
+    factory = param.aligned_image if settings["mode"] == "interpolation" else param.image
     kwargs = dict(
         size=settings["size"],
         batch=settings["tiles"],
         steps=settings["steps"],
         seed=settings["seed"],
         learning_rate=settings["learning_rate"],
-        param=functools.partial(
-            param.aligned_image if settings["mode"] == "interpolation" else param.image,
-            fft=settings["fft"], decorrelate=settings["decorrelate"], alpha=settings["mode"] == "transparency",
-            decay_power=DECAY_POWERS[SCHEDULE],
-        ),
+        param=functools.partial(factory, **options),
         transforms=build_transforms(settings),
         schedule=SCHEDULE,
     )

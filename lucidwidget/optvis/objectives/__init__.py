@@ -19,11 +19,13 @@ Conventions shared by the whole package:
 - Objectives are written with `keras.ops`, so they run on every Keras backend.
 
 Modules: `base` (the `Objective` class, its algebra, `wrap_objective` and the helpers objectives are
-built from), `library` (the feature objectives), `penalties` (the terms to subtract) and `expression`
-(the parser behind `as_objective`).
+built from), `library` (the feature objectives), `penalties` (the terms to subtract), `centre`
+(`at_centre`: any objective read at the centre of the image) and `expression` (the parser behind
+`as_objective`).
 """
 
 from lucidwidget.optvis.objectives.base import Objective, units, wrap_objective
+from lucidwidget.optvis.objectives.centre import at_centre
 from lucidwidget.optvis.objectives.expression import as_objective
 from lucidwidget.optvis.objectives.library import (
     alignment,
@@ -42,8 +44,8 @@ from lucidwidget.optvis.objectives.library import (
 from lucidwidget.optvis.objectives.penalties import L1, L2, Lp, alpha_penalty, blur_input_each_step, total_variation
 
 __all__ = [
-    "L1", "L2", "Lp", "Objective", "alignment", "alpha_penalty", "as_objective", "blur_input_each_step",
-    "channel", "channel_interpolate", "class_logit", "deepdream", "direction", "direction_neuron",
-    "diversity", "feature_mask", "layer", "neuron", "random_direction", "total_variation", "units",
-    "wrap_objective",
+    "L1", "L2", "Lp", "Objective", "alignment", "alpha_penalty", "as_objective", "at_centre",
+    "blur_input_each_step", "channel", "channel_interpolate", "class_logit", "deepdream", "direction",
+    "direction_neuron", "diversity", "feature_mask", "layer", "neuron", "random_direction", "total_variation",
+    "units", "wrap_objective",
 ]

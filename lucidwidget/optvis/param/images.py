@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import keras
+import numpy as np
+
 from lucidwidget import checks
+from lucidwidget.optvis.param.base import ImageParam
 from lucidwidget.optvis.param.color import to_valid_rgb
 from lucidwidget.optvis.param.lowres import lowres_tensor
 from lucidwidget.optvis.param.spatial import fft_image, pixel_image
 
 
 def image(w, h=None, *, batch=1, channels=3, sd=None, decorrelate=True, fft=True, alpha=False, decay_power=1.0,
-          seed=None):
+          seed=None, alpha_prior=0.0):
     """A batch of RGB (or RGBA, grey, any channel count) images in [0, 1] to optimise (Lucid's `param.image`).
 
     The renderer calls it as `image(w=..., h=..., batch=..., seed=...)`; pass other options with
@@ -28,13 +32,49 @@ def image(w, h=None, *, batch=1, channels=3, sd=None, decorrelate=True, fft=True
         alpha: add a fourth, alpha channel (for `transform.collapse_alpha_random`). Defaults to False.
         decay_power: spectrum decay of the FFT parameterisation (ignored without `fft`). Defaults to 1.0.
         seed: integer seed of the initial values. Defaults to None (fresh random).
+        alpha_prior: a prior for one object in the middle: the alpha channel's logits are offset by
+            `-alpha_prior * r**2`, `r` the distance from the centre (1 at the corners), so opacity starts
+            there and costs more towards the borders. Needs `alpha`. Defaults to 0 (none).
 
     Returns:
         An `ImageParam` of shape `(batch, h, w, channels)`, or `(batch, h, w, channels + 1)` with `alpha`.
     """
     shape = _shape(w, h, batch, channels, alpha)
+    alpha_prior = checks.real(alpha_prior, "alpha_prior", 0)
+    if alpha_prior and not alpha:
+        raise ValueError(f"`alpha_prior` shapes the alpha channel; pass alpha=True with it. Received: alpha={alpha!r}")
     raw = fft_image(shape, sd=sd, decay_power=decay_power, seed=seed) if fft else pixel_image(shape, sd=sd, seed=seed)
+    if alpha_prior:
+        raw = _CentredAlpha(raw, alpha_prior)
     return to_valid_rgb(raw, decorrelate=decorrelate, sigmoid=True, alpha=alpha)
+
+
+class _CentredAlpha(ImageParam):
+    """Another parameterisation with `-strength * r**2` added to its last (alpha) channel, `r` the
+    distance from the image centre (1 at the corners); see `image(alpha_prior=...)`."""
+
+    def __init__(self, raw, strength):
+        self.raw, self.strength = raw, strength
+        _, height, width, channels = raw.shape
+        rows = (np.arange(height) + 0.5) / height - 0.5
+        columns = (np.arange(width) + 0.5) / width - 0.5
+        squared = (rows[:, None] ** 2 + columns[None, :] ** 2) / 0.5      # 1 at the corners (+-0.5, +-0.5)
+        offset = np.zeros((1, height, width, channels), np.float32)
+        offset[..., -1] = -strength * squared
+        self._offset = offset
+        super().__init__(raw.shape, raw.variables)
+
+    def __call__(self):
+        return keras.ops.add(self.raw(), self._offset)
+
+    def _initialize(self, rng):
+        self.raw._initialize(rng)
+
+    def _assign(self, images):
+        self.raw._assign(images - self._offset)
+
+    def __repr__(self):
+        return f"CentredAlpha({self.raw!r}, strength={self.strength:g})"
 
 
 def aligned_image(w, h=None, *, batch=1, channels=3, shared=(2, 4, 8, 16), sd=None, decorrelate=True, fft=True,
