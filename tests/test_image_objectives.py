@@ -90,25 +90,25 @@ def test_a_weighted_sum_hands_each_part_its_reference():
 
 def test_caricature_moves_the_render_towards_the_photo(seq_model):
     renderer = Renderer(seq_model)
-    settings = dict(size=SIZE, steps=48, seed=0, learning_rate=0.1, transforms=[transform.jitter(1)])
+    settings = dict(size=SIZE, steps=16, seed=0, learning_rate=0.1, transforms=[transform.jitter(1)])
     start = renderer.render(objectives.caricature("conv2", image=cat()), **{**settings, "steps": 1})
     rendered = renderer.render(objectives.caricature("conv2", image=cat()), **settings)
     control = renderer.render(objectives.caricature("conv2", image=coffee()), **settings)
     objective = objectives.caricature("conv2", image=cat())
-    assert renderer.evaluate(objective, rendered) > 2 * renderer.evaluate(objective, start)
+    assert renderer.evaluate(objective, rendered) > 1.4 * renderer.evaluate(objective, start)
     photo = activations(seq_model, "conv2", cat()[None])
-    assert correlation(activations(seq_model, "conv2", rendered), photo) > 0.5
-    assert correlation(activations(seq_model, "conv2", rendered), photo) > \
-        correlation(activations(seq_model, "conv2", control), photo) + 0.1
+    similarity = correlation(activations(seq_model, "conv2", rendered), photo)
+    assert similarity > 0.6
+    assert similarity > correlation(activations(seq_model, "conv2", control), photo) + 0.15
 
 
 def test_style_plus_content_rises_and_new_weights_or_photos_never_retrace(seq_model):
     renderer = Renderer(seq_model)
     objective = objectives.style("conv1", "conv2", image=coffee()) + 10 * objectives.content("conv3", image=cat())
-    settings = dict(size=SIZE, steps=32, seed=0, learning_rate=0.1, transforms=[])
+    settings = dict(size=SIZE, steps=16, seed=0, learning_rate=0.1, transforms=[])
     start = renderer.render(objective, **{**settings, "steps": 1})
     rendered = renderer.render(objective, **settings)
-    assert renderer.evaluate(objective, rendered) > renderer.evaluate(objective, start) / 4
+    assert renderer.evaluate(objective, rendered) > renderer.evaluate(objective, start) / 3   # under a third of the loss left
     traces = renderer.trace_count
     wide = lw.data.photo("astronaut")                                   # another size: fitted to the render
     renderer.render(objectives.style("conv1", "conv2", image=wide) + 3 * objectives.content("conv3", image=coffee()),
@@ -162,8 +162,23 @@ def test_one_reference_per_rendered_image(seq_model):
     crossed = [correlation(activations(seq_model, "conv2", images[i:i + 1]),
                            activations(seq_model, "conv2", photos[j:j + 1])) for i, j in ((0, 1), (1, 0))]
     assert min(own) > max(crossed)
-    with pytest.raises(ValueError, match=r"one per rendered image \(batch=3\).* Received: 2 images"):
-        renderer.render(objectives.caricature("conv2", image=photos), batch=3, size=SIZE, steps=2)
+    for objective in (objectives.caricature("conv2", image=photos),
+                      objectives.as_objective("caricature(conv2)").with_images(image=photos)):
+        with pytest.raises(ValueError, match=r"one per rendered image \(batch=3\).* Received: 2 images"):
+            renderer.render(objective, batch=3, size=SIZE, steps=2)
+
+
+def test_references_from_one_source_share_one_pass_through_the_model():
+    calls = []
+
+    def activations(images, layers):
+        calls.append((images.shape, sorted(layers)))
+        return {layer: np.ones((1, 2, 2, 3), np.float32) for layer in layers}
+
+    objective = objectives.as_objective("style(a, b) + content(c)").with_images(image=cat(), style=coffee())
+    values = reference.resolve(objective, (24, 20), 1, activations)
+    assert calls == [((1, 24, 20, 1), ["a", "b"]), ((1, 24, 20, 1), ["c"])]     # fitted, grey for a grey model
+    assert [tuple(v.shape) for v in values] == [(1, 3, 3), (1, 3, 3), (1, 2, 2, 3)]
 
 
 def test_unusable_photos_fail_clearly(classifier_model, tmp_path):

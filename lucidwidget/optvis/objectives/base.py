@@ -118,6 +118,12 @@ class Objective(Knobbed):
         """
         for name in sorted(self.layers):
             layer_shape(shapes, name)
+        for reference in self.references:
+            if reference.count not in (None, 1, batch):
+                raise ValueError(
+                    f"Expected 1 reference image, or one per rendered image (batch={batch}), for layer "
+                    f"{reference.layer!r}. Received: {reference.count} images"
+                )
         for check in self._checks:
             check(shapes, batch)
 

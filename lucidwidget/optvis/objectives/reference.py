@@ -28,10 +28,12 @@ IMAGE_SLOT = "image"
 STYLE_SLOT = "style"
 """The caller's style image: what `style` compares with when given no image."""
 
-CARICATURE_COSSIM_POW = 1.0
-"""`caricature`'s default: the dot product times the cosine, the product the Lucid recipe names. On
-vgg16-hed's block4_conv3 (128 px, 256 steps) a power of 0 (the plain dot product) drew the photo's
-edges with large saturated blobs, and 1 kept the photo's layout visibly closer."""
+CARICATURE_COSSIM_POW = 4.0
+"""`caricature`'s default power of the cosine. On vgg16-hed, chelsea at 128 px, block4_conv3, seed 0, 256
+steps, the render's block4_conv3 activations (each channel's spatial mean removed) correlated with the
+photo's 0.60 at power 0 (the plain dot product), 0.70 at 1, 0.77 at 2 and 0.85 at 4; with the "fast"
+schedule (192 steps) 0.76, 0.83 and 0.86 at 2, 4 and 8. The same render's correlation with another photo
+(coffee) stayed 0.21-0.30. At 4 the cat's eyes, nose and fur are plain to see; 8 adds little."""
 
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 """`style`'s layers when none are named: the first convolution of each of VGG16's five blocks, Gatys et
@@ -59,6 +61,7 @@ class Reference:
         self.layer = check_layer_name(layer)
         self.slot = slot
         self.statistic = statistic
+        self.source = images
         self.images = None if images is None else tuple(imaging.read_images(images))
 
     @property
@@ -101,7 +104,8 @@ def resolve(objective, size, channels, activations) -> list:
                 f"when building it, or bind one with `objective.with_images({reference.slot}=...)`. "
                 f"Received: {reference.slot}=None"
             )
-        groups.setdefault(id(reference.images), (reference.images, set()))[1].add(reference.layer)
+        # References made from one source (a style's layers, one `with_images` call) share one pass.
+        groups.setdefault(id(reference.source), (reference.images, set()))[1].add(reference.layer)
     if groups and channels not in (1, 3):
         raise ValueError(
             f"The objective {objective.description} compares with photos, which are grey or RGB, so it needs a "
@@ -111,21 +115,7 @@ def resolve(objective, size, channels, activations) -> list:
     for key, (images, layers) in groups.items():
         batch = imaging.load_images(list(images), size=size, channels=channels)
         values[key] = activations(batch, layers)
-    return [reference.value(values[id(reference.images)][reference.layer]) for reference in objective.references]
-
-
-def _count_check(reference):
-    """A `validate` check: one reference image for every rendered image, or one per rendered image."""
-
-    def check(shapes, batch):
-        count = reference.count
-        if count is not None and count not in (1, batch):
-            raise ValueError(
-                f"Expected 1 reference image, or one per rendered image (batch={batch}), for layer "
-                f"{reference.layer!r}. Received: {count} images"
-            )
-
-    return check
+    return [reference.value(values[id(reference.source)][reference.layer]) for reference in objective.references]
 
 
 def _grid_check(layer, kind):
@@ -147,10 +137,6 @@ def _relative_error(x, reference):
     return ops.mean(error / ops.maximum(scale, SCALE_FLOOR))
 
 
-def _image_text(images):
-    return "the caller's image" if images is None else "an image"
-
-
 def caricature(layer, *, image=None, cossim_pow=CARICATURE_COSSIM_POW):
     """Feature inversion (Lucid's caricature): an image whose activations point the photo's way, only more.
 
@@ -162,8 +148,8 @@ def caricature(layer, *, image=None, cossim_pow=CARICATURE_COSSIM_POW):
         layer: layer name, e.g. "block4_conv3".
         image: the photo (a path, PIL image, bytes or array in [0, 1]; several for a batch, one per
             image). Defaults to None: the caller's image (slot "image"; see `Objective.with_images`).
-        cossim_pow: how strongly to reward pointing the photo's way rather than being large. Defaults
-            to `CARICATURE_COSSIM_POW` (1).
+        cossim_pow: how strongly to reward pointing the photo's way rather than being large: 0 is the
+            plain dot product. Defaults to `CARICATURE_COSSIM_POW` (4).
     """
     layer = check_layer_name(layer)
     cossim_pow = checks.real(cossim_pow, "cossim_pow", 0)
@@ -174,8 +160,8 @@ def caricature(layer, *, image=None, cossim_pow=CARICATURE_COSSIM_POW):
 
     suffix = f", cossim_pow={cossim_pow:g}" if cossim_pow != CARICATURE_COSSIM_POW else ""
     return leaf("caricature", [layer], compute, [cossim_pow], references=[reference],
-                description=f"caricature {layer} of {_image_text(image)}{suffix}",
-                checks=[_count_check(reference), _grid_check(layer, "caricature")])
+                description=f"caricature {layer}{suffix}",
+                checks=[_grid_check(layer, "caricature")])
 
 
 def content(layer, *, image=None):
@@ -196,7 +182,7 @@ def content(layer, *, image=None):
         return -_relative_error(activation(T, layer), reference_acts)
 
     return leaf("content", [layer], compute, references=[reference],
-                description=f"content {layer} of {_image_text(image)}", checks=[_count_check(reference)])
+                description=f"content {layer}")
 
 
 def style(*layers, image=None):
@@ -219,7 +205,6 @@ def style(*layers, image=None):
         errors = [_relative_error(gram(activation(T, name)), target) for name, target in zip(layers, reference_grams)]
         return -ops.mean(ops.stack(errors))
 
-    source = "the caller's style image" if image is None else "an image"
-    shown = "" if layers == STYLE_LAYERS else f" at {', '.join(layers)}"
-    return leaf("style", layers, compute, references=references, description=f"style of {source}{shown}",
-                checks=[_count_check(references[0]), *(_grid_check(name, "style") for name in layers)])
+    shown = "" if layers == STYLE_LAYERS else f" {', '.join(layers)}"
+    return leaf("style", layers, compute, references=references, description=f"style{shown}",
+                checks=[_grid_check(name, "style") for name in layers])
