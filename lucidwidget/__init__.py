@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 _LAZY = {
+    "data": ("lucidwidget.data", None),
     "load_model": ("lucidwidget.models", "load_model"),
     "models": ("lucidwidget.models", None),
     "objectives": ("lucidwidget.optvis.objectives", None),
@@ -25,16 +26,20 @@ _LAZY = {
     "LucidWidget": ("lucidwidget.widget", "LucidWidget"),
 }
 
+_WITHOUT_BACKEND = {"data"}
+"""Attributes that load without Keras: the bundled photos are NumPy arrays."""
+
 __all__ = sorted(_LAZY)
 
 
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'lucidwidget' has no attribute {name!r}")
-    from lucidwidget._tf_startup import import_backend
-
-    import_backend()
     module_name, attribute = _LAZY[name]
+    if name not in _WITHOUT_BACKEND:
+        from lucidwidget._tf_startup import import_backend
+
+        import_backend()
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value

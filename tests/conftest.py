@@ -13,7 +13,8 @@ import pytest  # noqa: E402
 
 SEED = 1234
 BACKEND_SUBSET = {
-    "test_backend.py", "test_checks.py", "test_errors.py", "test_expression.py", "test_models.py",
+    "test_backend.py", "test_checks.py", "test_errors.py", "test_expression.py", "test_image_objectives.py",
+    "test_models.py",
     "test_objectives.py", "test_optimizers.py", "test_param.py", "test_quality.py", "test_render.py",
     "test_transform.py", "test_units.py", "test_widget.py",
 }

@@ -12,6 +12,7 @@ import warnings
 import zipfile
 
 import h5py
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -294,6 +295,7 @@ def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path)
     wheel, = (tmp_path / "dist").glob("lucidwidget-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "lucidwidget/notebooks/quickstart.ipynb" in names and "lucidwidget/static/widget.js" in names
+    assert {"lucidwidget/data/chelsea.jpg", "lucidwidget/data/ATTRIBUTION.md"} <= set(names)
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True)
@@ -308,6 +310,55 @@ def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path)
     work = tmp_path / cli.lab.WORK_DIR
     assert (work / "quickstart.ipynb").read_bytes() == (REPO / "notebooks" / "quickstart.ipynb").read_bytes()
     assert f"--ServerApp.root_dir={work}" in result.stdout and "--port=9000" in result.stdout
+    result = subprocess.run([sys.executable, "-c", "import lucidwidget.data as d; print(d.photo('coffee').shape)"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    assert result.stdout.strip() == "(300, 450, 3)"
+
+
+def test_render_from_photos_binds_image_style_and_start(tiny_model_path, tmp_path, capsys):
+    from lucidwidget import data, imaging
+
+    photo = tmp_path / "photo.png"
+    imaging.save_png(photo, data.photo("coffee", size=40))
+    sheet = tmp_path / "caricature.png"
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "caricature(conv2)", "--image", str(photo),
+                     "--size", "32", "--steps", "4", "--seed", "0", "-o", str(sheet)]) == 0
+    assert Image.open(sheet).size == (32, 32)
+    assert "rendering caricature conv2 at 32x32" in capsys.readouterr().err
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "style(conv1, conv2) + 10*content(conv3)",
+                     "--image", "chelsea", "--style-image", str(photo), "--size", "32", "--steps", "4", "--quiet",
+                     "-o", str(tmp_path / "style.png")]) == 0
+    dream = tmp_path / "dream.png"
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "deepdream(conv2)", "--init-image", "chelsea",
+                     "--size", "32", "--steps", "1", "--lr", "1e-4", "--transforms", "none", "--quiet",
+                     "-o", str(dream)]) == 0
+    rendered = imaging.read_image(str(dream))
+    assert np.abs(rendered - data.photo("chelsea", size=32)).mean() < 0.02     # it started from the photo
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--objective", "caricature(conv2)"],
+     "compares with a photo: give it with --image PATH (a file, or a bundled photo: astronaut, chelsea or coffee). "
+     "Received: image=None"),
+    (["--objective", "style(conv1)", "--image", "chelsea"], "compares with a style image: give it with --style-image"),
+    (["--objective", "conv2:3", "--image", "chelsea"],
+     "--image is given, but the objective 'conv2:3' does not compare with it (caricature(layer) and content(layer) "
+     "do); to start from the photo, use --init-image. Received: image='chelsea'"),
+    (["--objective", "caricature(conv2)", "--image", "chelsa"],
+     "No image file at 'chelsa' for --image: give a PNG, JPEG, WebP, GIF or BMP file, or a bundled photo"),
+    (["--objective", "conv2:3", "--init-image", "NOTES"], "Could not read"),
+    (["--objective", "style(conv1)", "--style-image", "NOTES"], "Received: style_image="),
+])
+def test_image_options_are_checked_before_any_work(options, message, tiny_model_path, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    options = [str(notes) if option == "NOTES" else option for option in options]
+    sheet = tmp_path / "x.png"
+    assert cli.main(["render", "--model", tiny_model_path, "--steps", "2", "--size", "32", "-o", str(sheet),
+                     *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not sheet.exists()
 
 
 

@@ -22,6 +22,9 @@ EXAMPLES = """examples:
   lucidwidget layers --model vgg16-hed
   lucidwidget render --objective block4_conv3:42 --batch 4 -o sheet.png --gif progress.gif
   lucidwidget render --objective "block4_conv3:42 - 0.5*block5_conv1:7" --optimizer lbfgs -o mix.jpg
+  lucidwidget render --objective "caricature(block4_conv3)" --image photo.jpg -o caricature.png
+  lucidwidget render --objective "style() + 10*content(block4_conv2)" --image chelsea --style-image art.png
+  lucidwidget render --objective "deepdream(block4_conv3)" --init-image chelsea --steps 64 -o dream.png
   lucidwidget models
   lucidwidget lab
 """

@@ -127,3 +127,32 @@ def import_backend():
     from lucidwidget._tf_startup import import_backend as start
 
     start()
+
+
+IMAGE_FORMATS = "a PNG, JPEG, WebP, GIF or BMP file"
+"""What an image option accepts, in words (what Pillow reads for `imaging.read_image`)."""
+
+
+def image_option(spec, option):
+    """Reads an image option (`--image`, `--style-image`, `--init-image`) before any work: a file, or the
+    name of a photo that ships with lucidwidget (`lucidwidget.data.photo_names()`) when no such file exists.
+
+    Returns:
+        float32 (height, width, 3) in [0, 1], or None when `spec` is None.
+    """
+    from lucidwidget import data
+
+    if spec is None:
+        return None
+    received = f"Received: {option.lstrip('-').replace('-', '_')}={spec!r}"
+    path = spec
+    if not os.path.exists(spec) and spec.lower() in data.PHOTOS:
+        path = data.photo_path(spec)
+    if not os.path.isfile(path):
+        raise ValueError(f"No image file at {spec!r} for {option}: give {IMAGE_FORMATS}, or a bundled photo "
+                         f"({either(data.photo_names())}). {received}")
+    try:
+        return imaging.read_image(path)
+    except ValueError:
+        raise ValueError(f"Could not read {spec!r} for {option} as an image: expected {IMAGE_FORMATS}. "
+                         f"{received}") from None

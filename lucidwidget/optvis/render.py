@@ -21,11 +21,12 @@ import warnings
 import numpy as np
 from keras import ops
 
-from lucidwidget import checks
+from lucidwidget import checks, imaging
 from lucidwidget.models import FeatureTap, load_model, preprocessing, visualizable_layers
 from lucidwidget.models.inputs import ImageInput, check_input_values, find_image_input, infer_fixed_size
 from lucidwidget.models.layers import graph_of
 from lucidwidget.optvis import objectives as objectives_lib
+from lucidwidget.optvis.objectives import reference as reference_lib
 from lucidwidget.optvis import optimizers as optimizers_lib
 from lucidwidget.optvis import param as param_lib
 from lucidwidget.optvis import schedules
@@ -65,6 +66,16 @@ def _image_size(size, default):
         return (checks.whole(size[0], "size", 1), checks.whole(size[1], "size", 1))
     side = checks.whole(size, "size", 1)
     return (side, side)
+
+
+def _start_images(images, size, channels):
+    """`init_images` for a grey or RGB model: photos (paths, PIL images, bytes, lists of them) and arrays
+    with the model's channel count, fitted to `size` (scaled to cover it, centre-cropped); other arrays
+    (an alpha parameterisation's RGBA) as they are."""
+    shape = getattr(images, "shape", None)
+    if channels not in (1, 3) or (shape is not None and shape[-1] != channels):
+        return images
+    return imaging.load_images(np.asarray(images) if shape is not None else images, size=size, channels=channels)
 
 
 def _resize(images, size):
@@ -205,9 +216,24 @@ class Renderer:
                 f"Received: images.shape={tuple(images.shape)}"
             )
         tap = self._tap(frozenset(objective.layers))
+        objective.validate(tap.output_shapes(*images.shape[1:3]), images.shape[0])
+        references = self._reference_values(objective, tuple(images.shape[1:3]))
         images = ops.convert_to_tensor(images)
         model_input = fit_to_model(images, self.preprocess)
-        return float(ops.convert_to_numpy(objective(Activations(tap.read(model_input), model_input, images))))
+        T = Activations(tap.read(model_input), model_input, images)
+        knobs = [ops.convert_to_tensor(k) for k in objective.knobs]
+        return float(ops.convert_to_numpy(objective.fn(T, *knobs, *references)))
+
+    def _reference_values(self, objective, size):
+        """The values of the objective's references at `size` (see `objectives.reference`): its photos
+        through this renderer's taps, with its preprocessing and pre-activation setting."""
+        if not objective.references:
+            return []
+
+        def activations(images, layers):
+            return self._tap(frozenset(layers))(fit_to_model(ops.convert_to_tensor(images), self.preprocess))
+
+        return reference_lib.resolve(objective, size, self.channels, activations)
 
     def _check_channels(self, channels, name):
         if channels != self.channels:
@@ -323,7 +349,9 @@ class Renderer:
                 wake up dead units. Defaults to 0.
             octaves: optimise in this many stages of growing size (each 1.4x the last), each
                 starting from the previous result. Defaults to None (one stage).
-            init_images: images in [0, 1] to start from instead of noise (keras-vis's seed image).
+            init_images: images to start from instead of noise (keras-vis's seed image; deep dream
+                from a photo): anything `imaging.load_images` reads (paths, PIL images, bytes, arrays
+                in [0, 1]), scaled to cover the render's size and centre-cropped. Defaults to None.
             schedule: `"fast"` makes the first steps larger, decaying to the optimizer's own, with a
                 steeper default spectrum (a good, clean image in fewer steps; the widget's default).
                 Defaults to None (constant steps).
@@ -369,11 +397,15 @@ class Renderer:
         tap = self._tap(frozenset(objective.layers))
         shapes = tap.output_shapes(*stages[0][0])
         objective.validate(shapes, batch)
+        knobs = [ops.convert_to_tensor(k) for k in objective.knobs]
+        references = {stages[0][0]: self._reference_values(objective, stages[0][0])}
+        if init_images is not None:
+            init_images = _start_images(init_images, final_size, self.channels)
 
         watch = _StillWatch()
         callbacks = [watch, *callbacks]
         run = RunSettings(
-            objective_knobs=[ops.convert_to_tensor(k) for k in objective.knobs],
+            objective_knobs=knobs,
             transform_knobs=[ops.convert_to_tensor(k) for t in transforms for k in t.knobs],
             redirect_until=ops.convert_to_tensor(redirect_relu_steps, dtype="int32"),
             thresholds=thresholds,
@@ -389,6 +421,9 @@ class Renderer:
         for stage_size, stage_steps in stages:
             plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
                               redirect=redirect_relu_steps > 0, schedule=schedule)
+            if stage_size not in references:
+                references[stage_size] = self._reference_values(objective, stage_size)
+            run.objective_knobs = [*knobs, *references[stage_size]]
             plan.param.reset(seed)
             plan.seed(seed if seed is not None else int(np.random.default_rng().integers(2**31)))
             plan.optimizer.reset()

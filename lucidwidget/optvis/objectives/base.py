@@ -9,6 +9,7 @@ and the expression parser (`expression`) share it.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 
@@ -16,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from lucidwidget.checks import is_number, whole
-from lucidwidget.optvis.knobs import Knobbed, split_knobs
+from lucidwidget.optvis.knobs import Knobbed, split
 
 SPECIAL_INPUTS = ("input", "image")
 """Names `T` answers besides model layers: the transformed model input and the raw parameterised image."""
@@ -38,6 +39,10 @@ class Objective(Knobbed):
             available.
         checks: callables `check(shapes, batch)` that raise `ValueError` for settings that cannot
             work on a given model; see `validate`.
+        references: images the objective compares with (`reference.Reference`s). The renderer computes
+            each one's value (its images' activations at its layer, or a statistic of them) at the
+            render's size and passes the values to `fn` after the knobs: `fn(T, *knobs, *values)`.
+            Defaults to none.
 
     Example:
 
@@ -48,18 +53,61 @@ class Objective(Knobbed):
     ```
     """
 
-    def __init__(self, fn, knobs=(), key=None, description=None, layers=(), checks=()):
+    def __init__(self, fn, knobs=(), key=None, description=None, layers=(), checks=(), references=()):
         if not callable(fn):
             raise TypeError(f"Expected a callable `fn(T, *knobs)`. Received: fn={fn!r}")
         super().__init__(fn, knobs, key)
         self.description = description if description is not None else getattr(fn, "__name__", "objective")
         self.layers = frozenset(layers) - set(SPECIAL_INPUTS)
+        self.references = tuple(references)
         self._checks = tuple(checks)
         self._terms = None
 
-    def __call__(self, T):
-        """Evaluates the objective on `T` with its own knobs."""
-        return self.fn(T, *(ops.convert_to_tensor(k) for k in self.knobs))
+    @property
+    def signature(self) -> tuple:
+        """The knobs' structure, plus each reference's (its layer, statistic and image count)."""
+        if not self.references:
+            return super().signature
+        return (*super().signature, tuple(reference.signature for reference in self.references))
+
+    def __call__(self, T, reference_activations=()):
+        """Evaluates the objective on `T` with its own knobs.
+
+        Args:
+            T: a function of a layer name returning its activations (see the class docstring).
+            reference_activations: for an objective with `references`, the activations of each one's
+                images at its layer, in order (the renderer computes them from the model; see
+                `Renderer.evaluate`). Defaults to none.
+        """
+        if len(reference_activations) != len(self.references):
+            raise ValueError(
+                f"The objective {self.description} compares with {len(self.references)} reference image(s), so it "
+                f"needs their activations; `Renderer.evaluate` computes them from the model. "
+                f"Received: {len(reference_activations)} reference activations"
+            )
+        values = [reference.value(ops.convert_to_tensor(acts))
+                  for reference, acts in zip(self.references, reference_activations)]
+        return self.fn(T, *(ops.convert_to_tensor(k) for k in self.knobs), *values)
+
+    def with_images(self, **images):
+        """This objective with the images its references compare with, by slot.
+
+        Objectives built without an image (`caricature(layer)`, `style()`, and their expressions) refer
+        to the caller's image: slot "image" for `caricature` and `content`, "style" for `style`. The
+        result has the same signature, so a new photo reuses the renderer's compiled step. Slots the
+        objective does not use are ignored; an image already given to an objective is kept.
+
+        Example:
+            >>> objective = as_objective("style() + 10*content(block4_conv2)")
+            >>> renderer.render(objective.with_images(image=photo, style=painting))
+        """
+        if not self.references:
+            return self
+        if self._terms is not None:
+            return weighted_sum([(weight, part.with_images(**images)) for weight, part in self._terms])
+        bound = copy.copy(self)
+        bound.references = tuple(reference.bound(images.get(reference.slot)) for reference in self.references)
+        return bound
 
     def validate(self, shapes, batch):
         """Raises `ValueError` if the objective cannot work on a model, before any rendering.
@@ -70,6 +118,12 @@ class Objective(Knobbed):
         """
         for name in sorted(self.layers):
             layer_shape(shapes, name)
+        for reference in self.references:
+            if reference.count not in (None, 1, batch):
+                raise ValueError(
+                    f"Expected 1 reference image, or one per rendered image (batch={batch}), for layer "
+                    f"{reference.layer!r}. Received: {reference.count} images"
+                )
         for check in self._checks:
             check(shapes, batch)
 
@@ -266,10 +320,15 @@ def weighted_sum(terms) -> Objective:
     """
     parts = [part for _, part in terms]
     weights = np.array([weight for weight, _ in terms], np.float32)
+    knob_count = sum(len(part.knobs) for part in parts)
 
-    def fn(T, *knobs):
-        weights, *knobs = as_tensors(knobs)
-        values = [ops.cast(part.fn(T, *own), "float32") for part, own in zip(parts, split_knobs(knobs, parts))]
+    def fn(T, *arguments):
+        weights, *arguments = as_tensors(arguments)
+        knobs, references = arguments[:knob_count], arguments[knob_count:]
+        own_knobs = split(knobs, [len(part.knobs) for part in parts])
+        own_references = split(references, [len(part.references) for part in parts])
+        values = [ops.cast(part.fn(T, *own, *refs), "float32")
+                  for part, own, refs in zip(parts, own_knobs, own_references)]
         return ops.sum(weights * ops.stack(values))
 
     combined = Objective(
@@ -279,13 +338,14 @@ def weighted_sum(terms) -> Objective:
         description=_format_sum(terms),
         layers=frozenset().union(*(part.layers for part in parts)),
         checks=tuple(part.validate for part in parts),
+        references=tuple(reference for part in parts for reference in part.references),
     )
     combined._terms = tuple(terms)
     return combined
 
 
-def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None, structure=()):
-    """Builds a library objective from `compute(T, *knobs) -> scalar`.
+def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None, structure=(), references=()):
+    """Builds a library objective from `compute(T, *knobs, *reference_values) -> scalar`.
 
     With `batch` set, `compute` sees only that batch item (as a batch of one) and the index becomes an
     extra knob, so targeting another item does not retrace.
@@ -300,6 +360,8 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
         checks: `check(shapes, batch)` callables; see `Objective.validate`.
         batch: `None` for the whole batch, or the index of one batch item.
         structure: extra hashable settings that change the computation (not knobs).
+        references: `reference.Reference`s whose values `compute` receives after the knobs; only with
+            `batch=None`.
     """
     layers = tuple(layers)
     knobs = list(knobs)
@@ -319,7 +381,8 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
             return compute(_BatchItem(T, ops.reshape(item, (1,))), *knobs)
 
     key = (kind, layers, tuple(structure), batch is not None)
-    return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks)
+    return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks,
+                     references=references)
 
 
 class _BatchItem:

@@ -162,12 +162,14 @@ def layer(layer, batch=None):
 def _dot_cossim(acts, vec, cossim_pow):
     """Mean of `dot(acts, vec) * max(0.1, cossim(acts, vec)) ** cossim_pow` over all positions.
 
-    With `cossim_pow = 0` this is the plain dot product; larger powers favour activations pointing the
-    same way as `vec` over ones that are merely large.
+    `vec` is one vector for every position (shape `(channels,)`) or one per position (any shape that
+    broadcasts against `acts`, e.g. a reference image's activations). With `cossim_pow = 0` this is the
+    plain dot product; larger powers favour activations pointing the same way as `vec` over ones that
+    are merely large.
     """
     dot = ops.sum(acts * vec, axis=-1)
     acts_norm = ops.sqrt(ops.sum(ops.square(acts), axis=-1) + COSSIM_EPSILON**2)
-    vec_norm = ops.sqrt(ops.sum(ops.square(vec)) + COSSIM_EPSILON**2)
+    vec_norm = ops.sqrt(ops.sum(ops.square(vec), axis=-1) + COSSIM_EPSILON**2)
     cossim = ops.maximum(COSSIM_FLOOR, dot / (acts_norm * vec_norm))
     return ops.mean(dot * ops.power(cossim, cossim_pow))
 
@@ -263,6 +265,16 @@ def direction_neuron(layer, vec, x=None, y=None, batch=None, cossim_pow=0):
                 checks=[_vector_check(layer, vec), _grid_check(layer, "direction_neuron", x, y)])
 
 
+def gram(acts):
+    """The Gram matrix of a layer's channels, averaged over positions: `(B, ..., C) -> (B, C, C)`.
+
+    What a layer's features occur together, wherever they are: Gatys et al.'s "style" of an image,
+    normalised by the number of positions as Lucid's `gram_style` is, so it does not grow with the size.
+    """
+    flat = ops.reshape(acts, (acts.shape[0], -1, acts.shape[-1]))
+    return ops.matmul(ops.transpose(flat, (0, 2, 1)), flat) / flat.shape[1]
+
+
 def diversity(layer):
     """Encourage the images of a batch to differ in style: add it, `obj + w * diversity(layer)`.
 
@@ -278,8 +290,7 @@ def diversity(layer):
     def compute(T):
         acts = activation(T, layer)
         count = acts.shape[0]
-        flat = ops.reshape(acts, (count, -1, acts.shape[-1]))
-        grams = ops.reshape(ops.matmul(ops.transpose(flat, (0, 2, 1)), flat), (count, -1))
+        grams = ops.reshape(gram(acts), (count, -1))
         grams = grams / ops.sqrt(ops.maximum(ops.sum(ops.square(grams), axis=1, keepdims=True), GRAM_EPSILON))
         similarity = ops.matmul(grams, ops.transpose(grams))
         pairs = max(count * (count - 1), 1)  # a batch of one has no pairs, and scores 0
