@@ -13,6 +13,8 @@ from __future__ import annotations
 import pathlib
 import shutil
 import statistics
+import time
+import types
 
 import pytest
 
@@ -56,17 +58,19 @@ PROBE = """(root) => {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A page in chromium and the base URL of a JupyterLab serving the two notebooks, in a temporary folder."""
+    """A JupyterLab with its default settings (comms over kernel subshells, as a user's own JupyterLab
+    has them) serving the two notebooks from a temporary folder, a Playwright session and a page."""
     browser_support.require_chromium()
     root_dir = tmp_path_factory.mktemp("lab-root")
     browser_support.write_notebook(root_dir / NOTEBOOK, CELLS)
     shutil.copyfile(QUICKSTART, root_dir / QUICKSTART.name)
-    with browser_support.jupyter_lab(root_dir) as base_url, browser_support.chromium() as page:
-        yield page, base_url
+    with (browser_support.jupyter_lab(root_dir) as server, browser_support.playwright() as session,
+          browser_support.fresh_page(session) as page):
+        yield types.SimpleNamespace(page=page, url=server.url, server=server, session=session)
 
 
 def test_quickstart_run_all_shows_the_live_widget_first(lab):
-    page, base_url = lab
+    page, base_url = lab.page, lab.url
     browser_support.open_notebook(page, base_url, QUICKSTART.name)
     seconds = browser_support.run_all_until_first_tile(page)
     print(f"\nquickstart, Run All -> widget shown {seconds['shown']:.1f} s, first tile drawn {seconds['tile']:.1f} s")
@@ -84,7 +88,7 @@ def test_quickstart_run_all_shows_the_live_widget_first(lab):
 @pytest.fixture(scope="module")
 def widget(lab):
     """The page and the widget's root element, in a JupyterLab page that ran the notebook above."""
-    page, base_url = lab
+    page, base_url = lab.page, lab.url
     browser_support.open_and_run_notebook(page, base_url, NOTEBOOK)
     root = page.locator(".lw-root")
     root.wait_for()
@@ -208,3 +212,55 @@ def test_expression_box_shows_parse_errors_then_renders(widget):
     submit_and_wait_for_new_run(page, root, box, "conv3:5 - 0.5*conv2:1")
     error.wait_for(state="hidden")
     assert "conv3:5 - 0.5*conv2:1" in root.locator(".lw-status").text_content()
+
+
+REOPENINGS = 10
+"""Times the reload test opens the notebook again in a new browser. Before the fix, the controls of 1 to 3
+reopenings in 10 went dead while the widget kept rendering (their messages went to a kernel subshell
+that a page had deleted)."""
+
+
+def wait_for_run(page, newer_than, channel):
+    """Waits until Python runs a render newer than run `newer_than` of `conv3:channel`."""
+    page.wait_for_function(
+        """([run, channel]) => {
+            const root = document.querySelector('.lw-root');
+            return Number(root.dataset.runId) > run && root.dataset.running === 'true'
+                && root.querySelector('.lw-status').textContent.includes(`conv3:${channel}`);
+        }""", arg=[newer_than, channel], timeout=ROUND_TRIP_MS,
+    )
+
+
+def move_channel_and_press_run(page, root):
+    """Types the next channel (a trait write), then presses Run (a custom message); waits for Python to
+    start a render after each, so the widget keeps rendering."""
+    entry = root.locator('.lw-number[data-trait="channel"]')
+    channel = (int(entry.input_value()) + 1) % 12
+    run = int(data(root, "runId"))
+    entry.fill(str(channel))
+    entry.press("Enter")
+    wait_for_run(page, run, channel)
+    run = int(data(root, "runId"))
+    root.locator("button[data-event=run]").click()
+    wait_for_run(page, run, channel)
+
+
+def test_controls_keep_working_after_reopening_the_page_in_fresh_browser_contexts(lab, widget):
+    first_page, first_root = widget
+    first_root.locator('select[data-trait="objective"]').select_option("channel")
+    move_channel_and_press_run(first_page, first_root)
+    first_page.evaluate("() => window.jupyterapp.shell.currentWidget.context.save()")
+    started = time.monotonic()
+    with browser_support.browser(lab.session) as browser:
+        for _ in range(REOPENINGS):
+            with browser_support.new_context_page(browser) as page:   # fresh storage, cache and cookies
+                page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset&token={browser_support.TOKEN}")
+                root = page.locator(".lw-root")
+                root.wait_for()                                  # the view restored from the running kernel
+                page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.frames || 0) >= 1")
+                move_channel_and_press_run(page, root)
+    seconds = time.monotonic() - started
+    print(f"\n{REOPENINGS} reopenings in fresh browser contexts, each moving a control and pressing Run: {seconds:.0f} s")
+    move_channel_and_press_run(first_page, first_root)           # the first page's view still answers too
+    log = lab.server.log_text()
+    assert "Unknown subshell_id" not in log and "Cannot handle comm_msg" not in log

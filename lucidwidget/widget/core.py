@@ -2,9 +2,10 @@
 
 Every control is a synced trait, so `w.channel = 7` moves the slider and the slider sets `w.channel`.
 A change to any setting (see `settings.SETTING_NAMES`) asks the widget's single worker thread for a new
-render; the observers on the kernel's main thread only record the request, so the kernel stays free
-while the tiles update. Output traits (`frame`, `step`, `status`, `error`, `history`, ...) are written by
-the worker thread alone, one comm message per update.
+render; the observers only record the request, so the kernel stays free while the tiles update. Output
+traits (`frame`, `step`, `status`, `error`, `history`, ...) are written by the worker thread alone, one
+comm message per update. Observers run on whichever thread handles the page's messages (a kernel
+subshell's, with JupyterLab's comms over subshells); `sync.ThreadSafeWidget` keeps every sync whole.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import pathlib
 import random
 import re
 
-import anywidget
 import traitlets
 
 from lucidwidget import imaging
 from lucidwidget.optvis import transform
 from lucidwidget.widget import settings as settings_lib
+from lucidwidget.widget.sync import ThreadSafeWidget
 from lucidwidget.widget.worker import RenderWorker
 
 _PACKAGE = pathlib.Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ def _default_layer(layers):
     return (spatial or layers)[-1].name
 
 
-class LucidWidget(anywidget.AnyWidget):
+class LucidWidget(ThreadSafeWidget):
     """Feature visualization that renders live as you move the sliders.
 
     Displaying the widget shows the tiles, a progress bar, an objective sparkline, buttons (Run, Stop,
@@ -250,7 +251,7 @@ class LucidWidget(anywidget.AnyWidget):
         """Restores the settings of a past render from `history` (by its `id`) and renders them."""
         for entry in self.history:
             if entry["id"] == history_id:
-                with self.hold_trait_notifications():
+                with self._sync_lock, self.hold_trait_notifications():
                     for name, value in entry["settings"].items():
                         setattr(self, name, value)
                 return
