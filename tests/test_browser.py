@@ -85,6 +85,19 @@ def test_quickstart_run_all_shows_the_live_widget_first(lab):
     browser_support.close_notebook(page)
 
 
+def test_lucidwidget_lab_opens_a_trusted_quickstart_without_the_news_prompt(lab, tmp_path):
+    # Started as users start it: no settings of ours in the way (the other tests' server has a
+    # notification settings file). Without lab's defaults the page showed the news prompt by the time
+    # the kernel was idle, comms went over subshells ("perCommTarget"), and the log said the copy was
+    # not trusted.
+    with (browser_support.jupyter_lab(tmp_path / "work", through_lucidwidget=True) as server,
+          browser_support.fresh_page(lab.session) as page):
+        browser_support.open_notebook(page, server.url, QUICKSTART.name)
+        page.wait_for_function("() => window.jupyterapp.serviceManager.kernels.commsOverSubshells === 'disabled'")
+        assert page.get_by_text("official Jupyter news").count() == 0
+        assert "is not trusted" not in server.log_text()
+
+
 @pytest.fixture(scope="module")
 def widget(lab):
     """The page and the widget's root element, in a JupyterLab page that ran the notebook above."""
