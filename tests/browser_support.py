@@ -235,13 +235,16 @@ def open_and_run_notebook(page, base_url, name):
     run_all(page)
 
 
-# Records (page clock, ms) when the first widget appears in the page and when it first draws tiles.
+# Records (page clock, ms) when the first widget appears in the page and when it first draws tiles, and
+# every text its steps/s field shows, in order.
 FIRST_TILE_PROBE = """() => {
-    const times = { shown: null, tile: null };
+    const times = { shown: null, tile: null, speeds: [] };
     const look = () => {
         const root = document.querySelector(".lw-root");
         if (root && times.shown === null) times.shown = performance.now();
         if (root && Number(root.dataset.frames || 0) >= 1 && times.tile === null) times.tile = performance.now();
+        const speed = root && root.querySelector(".lw-speed").textContent;
+        if (speed && speed !== times.speeds[times.speeds.length - 1]) times.speeds.push(speed);
     };
     new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true });
     window.lucidFirstTile = times;
@@ -260,6 +263,11 @@ def run_all_until_first_tile(page) -> dict:
     page.wait_for_function("() => window.lucidFirstTile.tile !== null", polling="raf")
     times = page.evaluate("() => window.lucidFirstTile")
     return {name: (times[name] - sent) / 1000 for name in ("shown", "tile")}
+
+
+def speeds_shown(page) -> list:
+    """The texts the widget's steps/s field showed since `run_all_until_first_tile`, in order."""
+    return page.evaluate("() => window.lucidFirstTile.speeds")
 
 
 def close_notebook(page):

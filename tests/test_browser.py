@@ -80,6 +80,9 @@ def test_quickstart_run_all_shows_the_live_widget_first(lab):
     assert root.count() == 1 and static == 0                                              # nothing static first
     page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.step) >= 1")
     assert "block4_conv3:42" in root.locator(".lw-status").text_content()                # written by Python
+    page.wait_for_function("() => document.querySelector('.lw-root .lw-speed').textContent.endsWith('steps/s')")
+    speeds = browser_support.speeds_shown(page)
+    assert speeds[0] == "compiling…" and speeds[1].endswith(" steps/s"), speeds  # no rate counting the compile
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 0, errors.all_text_contents()                               # no TensorFlow log lines
     browser_support.close_notebook(page)
@@ -139,6 +142,9 @@ def test_tiles_appear_and_change(widget):
     canvas = root.locator("canvas.lw-tiles")
     before = canvas.evaluate("(c) => c.toDataURL()")
     assert canvas.evaluate("(c) => [c.width, c.height]") == [98, 98]   # 2 x 2 tiles of 48 px, 2 px apart
+    shown = canvas.evaluate("(c) => [c.getBoundingClientRect().width * devicePixelRatio, getComputedStyle(c)"
+                            ".imageRendering]")
+    assert shown == [3 * 98, "pixelated"]                 # 3 device pixels per image pixel: crisp, not smeared
     count = len(page.evaluate("() => window.lucidProbe.frames"))
     page.wait_for_timeout(FPS_WINDOW_MS)
     frames = page.evaluate("() => window.lucidProbe.frames")[count:]
@@ -184,7 +190,9 @@ def test_stop_stops(widget):
     assert "Stopped at step" in root.locator(".lw-status").text_content()
     page.wait_for_timeout(1000)
     assert (data(root, "step"), data(root, "frames")) == (step, frames)
-    assert root.locator(".lw-history-item").count() >= 1
+    entry = root.locator(".lw-history-item").first                     # the stopped render, marked so
+    assert entry.locator(".lw-badge").text_content() == "stopped"
+    assert f"stopped at step {step} of 1000000" in entry.get_attribute("title")
 
 
 def test_invalid_channel_shows_error_and_widget_recovers(widget, tmp_path):
@@ -197,9 +205,16 @@ def test_invalid_channel_shows_error_and_widget_recovers(widget, tmp_path):
     error.wait_for(state="visible", timeout=ROUND_TRIP_MS)
     assert "Expected a channel in [0, 11]" in error.text_content()
     assert "channel=99" in error.text_content()
-    assert data(root, "frames") == frames                       # the last good tiles stay
+    assert data(root, "frames") == frames                       # the last good tiles stay, marked stale
+    stale = root.evaluate("(el) => [el.dataset.stale, getComputedStyle(el.querySelector('.lw-tiles')).opacity,"
+                          " getComputedStyle(el.querySelector('.lw-speed')).visibility]")
+    assert stale == ["true", "0.35", "hidden"]
+    screenshot = tmp_path / "stale.png"
+    root.screenshot(path=str(screenshot))
+    print(f"\nscreenshot: {screenshot}")
     submit_and_wait_for_new_run(page, root, entry, "4")
     error.wait_for(state="hidden")
+    assert data(root, "stale") == "false"
     assert "conv3:4" in root.locator(".lw-status").text_content()
     page.wait_for_function(f"() => Number(document.querySelector('.lw-root').dataset.step) >= {SCREENSHOT_STEP}",
                            timeout=ROUND_TRIP_MS)
@@ -216,6 +231,9 @@ def test_expression_box_shows_parse_errors_then_renders(widget):
     assert not box.is_visible()                                  # only shown for the expression kind
     root.locator('select[data-trait="objective"]').select_option("expression")
     box.wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('.lw-root .lw-status').textContent"
+                           ".startsWith('Type an objective expression')", timeout=ROUND_TRIP_MS)
+    assert not error.is_visible() and data(root, "stale") == "true"  # an empty box is a prompt, not an error
     box.fill("conv3:4 - * conv2:1")
     box.press("Enter")
     page.wait_for_function(
@@ -225,6 +243,16 @@ def test_expression_box_shows_parse_errors_then_renders(widget):
     submit_and_wait_for_new_run(page, root, box, "conv3:5 - 0.5*conv2:1")
     error.wait_for(state="hidden")
     assert "conv3:5 - 0.5*conv2:1" in root.locator(".lw-status").text_content()
+    root.locator("button[data-event=stop]").click()
+    page.wait_for_function("() => document.querySelector('.lw-root .lw-caption').textContent === "
+                           "'conv3:5 - 0.5*conv2:1'", timeout=ROUND_TRIP_MS)
+    caption = root.locator(".lw-history-item .lw-caption").first
+    # The caption wraps between its parts (after ':' and spaces), never inside one: each part is on one line.
+    lines = caption.evaluate("""(node) => [...node.childNodes].filter((part) => part.nodeType === Node.TEXT_NODE)
+        .map((part) => { const range = document.createRange(); range.selectNodeContents(part);
+                         return [part.textContent, range.getClientRects().length]; })""")
+    assert "".join(text for text, _ in lines) == "conv3:5 - 0.5*conv2:1"
+    assert all(count == 1 for _, count in lines), lines
 
 
 REOPENINGS = 10

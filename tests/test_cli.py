@@ -53,6 +53,10 @@ def test_render_writes_a_tiled_sheet_and_a_gif(tiny_model_path, tmp_path, capsys
     captured = capsys.readouterr()
     assert "6/6" in captured.err and "done: 6 steps" in captured.err
     assert f"wrote {sheet}" in captured.out and f"wrote {gif}" in captured.out
+    progress = [line for line in captured.err.split("\r") if "/6  " in line]
+    assert progress[0].startswith("[........................] 0/6  compiling…")   # shown while it compiles
+    assert all("compiling…" in line for line in progress if " 1/6 " in line)   # step 1's time was the compile
+    assert progress[-1].splitlines()[0].endswith(" steps/s")
 
 
 def test_render_options_reach_the_engine(tiny_model_path, tmp_path, capsys):

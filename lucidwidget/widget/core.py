@@ -55,8 +55,8 @@ MAX_SEED = 2**31 - 1
 """Reset draws seeds in [0, MAX_SEED], the range of the seed entry (a 32-bit signed integer)."""
 
 OUTPUT_NAMES = (
-    "layers", "frame", "step", "running", "status", "error", "losses", "steps_per_sec", "run_id",
-    "run_settings", "history", "notice",
+    "layers", "frame", "step", "running", "status", "error", "losses", "steps_per_sec", "compiling", "run_id",
+    "run_settings", "history", "notice", "stale",
 )
 """Traits the widget reports; they are not constructor arguments."""
 
@@ -152,10 +152,19 @@ class LucidWidget(ThreadSafeWidget):
         "", help="Why the last render failed or made no progress, in one sentence; else empty."
     ).tag(sync=True)
     losses = traitlets.List(traitlets.Float(), help="Objective values of the run, thinned.").tag(sync=True)
-    steps_per_sec = traitlets.Float(0.0).tag(sync=True)
+    steps_per_sec = traitlets.Float(0.0, help="Optimizer steps per second, measured without compiling.").tag(sync=True)
+    compiling = traitlets.Bool(
+        False, help="True while the render compiles its loop (new settings' structure or size): no rate yet."
+    ).tag(sync=True)
     run_id = traitlets.Int(0, help="Counts renders started.").tag(sync=True)
     run_settings = traitlets.Dict(help="Settings of the render running or last run.").tag(sync=True)
-    history = traitlets.List(traitlets.Dict(), help="Past renders: id, label, settings, thumbnail.").tag(sync=True)
+    history = traitlets.List(
+        traitlets.Dict(), help="Past renders: id, label, summary, settings, thumbnail, step reached, stopped."
+    ).tag(sync=True)
+    stale = traitlets.Bool(
+        False, help="True while the tiles shown are from an earlier render: the latest settings failed or "
+                    "wait for input."
+    ).tag(sync=True)
     notice = traitlets.Unicode("", help="Result of the last button action (a saved file).").tag(sync=True)
 
     def __init__(self, model, layer=None, channel=0, *, autostart=True, preprocess=None, inputs=None, **settings):
