@@ -66,7 +66,7 @@ def lab(tmp_path_factory):
     shutil.copyfile(QUICKSTART, root_dir / QUICKSTART.name)
     with (browser_support.jupyter_lab(root_dir) as server, browser_support.playwright() as session,
           browser_support.fresh_page(session) as page):
-        yield types.SimpleNamespace(page=page, url=server.url, server=server, session=session)
+        yield types.SimpleNamespace(page=page, url=server.url, server=server, session=session, root=root_dir)
 
 
 def test_quickstart_run_all_shows_the_live_widget_first(lab):
@@ -286,6 +286,16 @@ def move_channel_and_press_run(page, root):
     wait_for_run(page, run, channel)
 
 
+def open_restored_widget_and_move_it(page, url):
+    """Opens the saved notebook, waits for the widget's view restored from the running kernel, and moves
+    its controls (see `move_channel_and_press_run`)."""
+    page.goto(f"{url}/lab/tree/{NOTEBOOK}?reset&token={browser_support.TOKEN}")
+    root = page.locator(".lw-root")
+    root.wait_for()
+    page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.frames || 0) >= 1")
+    move_channel_and_press_run(page, root)
+
+
 def test_controls_keep_working_after_reopening_the_page_in_fresh_browser_contexts(lab, widget):
     first_page, first_root = widget
     first_root.locator('select[data-trait="objective"]').select_option("channel")
@@ -295,13 +305,57 @@ def test_controls_keep_working_after_reopening_the_page_in_fresh_browser_context
     with browser_support.browser(lab.session) as browser:
         for _ in range(REOPENINGS):
             with browser_support.new_context_page(browser) as page:   # fresh storage, cache and cookies
-                page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset&token={browser_support.TOKEN}")
-                root = page.locator(".lw-root")
-                root.wait_for()                                  # the view restored from the running kernel
-                page.wait_for_function("() => Number(document.querySelector('.lw-root').dataset.frames || 0) >= 1")
-                move_channel_and_press_run(page, root)
+                open_restored_widget_and_move_it(page, lab.url)
+        with browser_support.new_context_page(browser) as page:   # and a second tab of one browser
+            open_restored_widget_and_move_it(page, lab.url)
+            tab = page.context.new_page()
+            tab.set_default_timeout(browser_support.PAGE_TIMEOUT_MS)
+            open_restored_widget_and_move_it(tab, lab.url)
     seconds = time.monotonic() - started
-    print(f"\n{REOPENINGS} reopenings in fresh browser contexts, each moving a control and pressing Run: {seconds:.0f} s")
+    print(f"\n{REOPENINGS} reopenings in fresh browser contexts and two tabs, each moving a control and "
+          f"pressing Run: {seconds:.0f} s")
     move_channel_and_press_run(first_page, first_root)           # the first page's view still answers too
     log = lab.server.log_text()
     assert "Unknown subshell_id" not in log and "Cannot handle comm_msg" not in log
+
+
+RELEASE = "release-the-cell"
+"""A file the test creates to end the cell that keeps the kernel's main thread busy."""
+
+
+def test_controls_answer_while_a_cell_runs_and_in_a_second_view(lab, widget):
+    # With comms over subshells (this JupyterLab's default) the page's messages run on a subshell thread
+    # while a cell holds the main thread: the widget answers at once, its syncs kept whole by its lock.
+    page, root = widget
+    cell = f"import pathlib, time\nwhile not pathlib.Path({RELEASE!r}).exists():\n    time.sleep(0.05)"
+    page.evaluate("""(code) => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const future = kernel.requestExecute({ code });
+        window.lucidCell = { started: false, done: false, status: null, at: null };
+        future.onIOPub = (msg) => {
+            if (msg.header.msg_type === 'execute_input') window.lucidCell.started = true;
+        };
+        future.done.then((reply) => {
+            Object.assign(window.lucidCell, { done: true, status: reply.content.status, at: performance.now() });
+        });
+    }""", cell)
+    page.wait_for_function("() => window.lucidCell.started")
+    move_channel_and_press_run(page, root)
+    released = page.evaluate("() => performance.now()")
+    (lab.root / RELEASE).touch()
+    page.wait_for_function("() => window.lucidCell.done")
+    cell = page.evaluate("() => window.lucidCell")
+    assert cell["status"] == "ok" and cell["at"] > released       # Python answered while the cell still ran
+    root.evaluate("(el) => { el.dataset.firstView = 'yes'; }")
+    # A second view of the same widget in the same page: both follow a change made in either.
+    page.evaluate("""async () => {
+        window.jupyterapp.shell.currentWidget.content.activeCellIndex = 0;
+        await window.jupyterapp.commands.execute('notebook:create-output-view');
+    }""")
+    page.wait_for_function("() => document.querySelectorAll('.lw-root').length === 2")
+    views = page.locator(".lw-root")
+    second = page.locator(".lw-root:not([data-first-view])")
+    second.locator(".lw-status").wait_for()
+    move_channel_and_press_run(page, second)
+    statuses = views.evaluate_all("(roots) => roots.map((r) => r.querySelector('.lw-status').textContent)")
+    assert statuses[0].split(" · ")[0] == statuses[1].split(" · ")[0], statuses
