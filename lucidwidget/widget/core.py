@@ -76,8 +76,9 @@ class LucidWidget(ThreadSafeWidget):
 
     Constructor arguments are checked at once: an unknown keyword raises `TypeError`, an unknown layer
     or an out-of-range channel raises `ValueError`. Later invalid settings (from the UI or from code)
-    do not raise; they show in `error` and in the widget, the last good tiles stay, and the next valid
-    change renders again.
+    do not raise; they show in `error` and in the widget, the last good tiles stay (marked `stale`),
+    and the next valid change renders again. An empty expression box is a prompt in `status`, not an
+    error.
 
     Args:
         model: a `keras.Model` taking images in [0, 1] (see `preprocess`), a zoo name such as
