@@ -563,7 +563,7 @@ function render({ model, el }) {
     // Tiles, progress and rate of an earlier render, while the latest settings failed or wait for input.
     const stale = model.get("stale");
     root.classList.toggle("lw-stale", stale);
-    tiles.title = stale ? "From the last render that worked; these settings have not rendered" : "";
+    tiles.title = stale ? "Not a result of the current settings (see the message below)" : "";
     root.dataset.running = String(model.get("running"));
     root.dataset.step = String(step);
     root.dataset.runId = String(model.get("run_id"));
