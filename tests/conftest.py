@@ -20,7 +20,8 @@ BACKEND_SUBSET = {
 """The engine and widget test files marked `backends`: CI runs them again under JAX and PyTorch
 (`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests). On this project's
 2-core CPU they took 4.0 min under JAX (mostly compiling) and under a minute under PyTorch, before
-test_readme.py joined (its eight structures: 67 s under JAX and 23 s under PyTorch on a busy machine);
+test_readme.py joined (it compiles eight structures: 56-67 s under JAX and 25-32 s under PyTorch while
+other jobs shared the machine, 20-25 s under TensorFlow);
 add a file here when it tests the engine quickly."""
 
 
