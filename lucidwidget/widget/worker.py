@@ -316,7 +316,8 @@ class RenderWorker:
             images = renderer.render(objective, callbacks=[run], **kwargs)
         except settings_lib.AwaitingInput as waiting:
             if not self._closing:
-                self.publish(running=False, error="", stale=True, run_id=self._runs, status=waiting.prompt)
+                self.publish(running=False, compiling=False, error="", stale=True, run_id=self._runs,
+                             status=waiting.prompt)
             return
         except Exception as error:  # noqa: BLE001 - every failure is shown in the widget, the kernel lives on
             self.last_exception = error
@@ -324,7 +325,7 @@ class RenderWorker:
                 logger.exception("lucidwidget render failed")
             message = user_message(error)
             if not self._closing:
-                self.publish(running=False, error=message, stale=True, run_id=self._runs,
+                self.publish(running=False, compiling=False, error=message, stale=True, run_id=self._runs,
                              status=f"Error in {settings_lib.label(settings)}")
             return
         finally:
@@ -346,8 +347,8 @@ class RenderWorker:
             status = f"Done: {run.label} · {run.step} steps"
         else:
             status = f"Stopped at step {run.step}/{run.settings['steps']}: {run.label}"
-        self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
-                     history=list(self.history), error=run.note)
+        self.publish(running=False, compiling=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS),
+                     status=status, history=list(self.history), error=run.note)
 
     def _remember(self, run, images, complete):
         """Puts a run first in the history strip. A render of settings already in the strip replaces that
