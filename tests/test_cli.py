@@ -54,6 +54,10 @@ def test_render_writes_a_tiled_sheet_and_a_gif(tiny_model_path, tmp_path, capsys
     captured = capsys.readouterr()
     assert "6/6" in captured.err and "done: 6 steps" in captured.err
     assert f"wrote {sheet}" in captured.out and f"wrote {gif}" in captured.out
+    progress = [line for line in captured.err.split("\r") if "/6  " in line]
+    assert progress[0].startswith("[........................] 0/6  compiling…")   # shown while it compiles
+    assert all("compiling…" in line for line in progress if " 1/6 " in line)   # step 1's time was the compile
+    assert progress[-1].splitlines()[0].endswith(" steps/s")
 
 
 def test_render_options_reach_the_engine(tiny_model_path, tmp_path, capsys):
@@ -227,9 +231,11 @@ def test_a_size_too_small_for_the_layer_says_the_smallest_before_rendering(tmp_p
 
 
 @pytest.fixture
-def exec_calls(monkeypatch):
+def exec_calls(monkeypatch, tmp_path):
+    """Records `lab`'s exec of JupyterLab instead of doing it; notebooks are signed in a temporary data dir."""
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
     calls = []
-    monkeypatch.setattr(cli.lab.os, "execv", lambda path, argv: calls.append((path, argv)))
+    monkeypatch.setattr(cli.lab.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
     return calls
 
 
@@ -253,7 +259,7 @@ def test_lab_copies_the_notebooks_once_and_execs_jupyterlab_on_the_quickstart(ex
     shipped = sorted(path.name for path in (REPO / "notebooks").glob("*.ipynb"))
     assert sorted(path.name for path in work.iterdir()) == shipped and "quickstart.ipynb" in shipped
     assert f"copied {len(shipped)} notebooks" in capsys.readouterr().out
-    (path, argv), = exec_calls
+    (path, argv, _), = exec_calls
     assert path == sys.executable and f"--ServerApp.root_dir={work}" in argv
     assert argv[-3:] == ["--port=9000", "--allow-root", "--ServerApp.token=abc"]
     edited = work / "quickstart.ipynb"
@@ -261,6 +267,35 @@ def test_lab_copies_the_notebooks_once_and_execs_jupyterlab_on_the_quickstart(ex
     assert cli.main(["lab", "--dry-run"]) == 0
     assert json.loads(edited.read_text()) == {"edited": True}          # a user's copy is never overwritten
     assert "jupyterlab" in capsys.readouterr().out and len(exec_calls) == 1
+
+
+def test_lab_trusts_its_copies_and_gives_jupyterlab_defaults_the_user_can_change(exec_calls, tmp_path,
+                                                                                  monkeypatch):
+    import jsonschema
+    import nbformat
+    from jupyter_core.paths import jupyter_data_dir
+    from jupyterlab.commands import get_app_dir
+    from nbformat.sign import NotebookNotary
+
+    work = tmp_path / "nb"
+    work.mkdir()
+    (work / "quickstart.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))    # the user's own copy
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path / "user-config"))
+    assert cli.main(["lab", "--dir", str(work)]) == 0
+    with NotebookNotary(data_dir=jupyter_data_dir()) as notary:                # where JupyterLab checks
+        trusted = {path.name: notary.check_signature(nbformat.read(path, as_version=4)) for path in work.iterdir()}
+    assert trusted.pop("quickstart.ipynb") is False                    # not ours to sign: left as it was
+    assert trusted and all(trusted.values())                            # every copy made now is trusted
+    (_, _, env), = exec_calls
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [str(tmp_path / "user-config"), str(cli.lab.LAB_CONFIG)]
+    # The defaults name settings the installed JupyterLab has, with values its schemas allow.
+    defaults = json.loads((cli.lab.LAB_CONFIG / "labconfig" / "default_setting_overrides.json").read_text())
+    assert defaults["@jupyterlab/apputils-extension:kernels-settings"] == {"commsOverSubshells": "disabled"}
+    assert defaults["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    for plugin, values in defaults.items():
+        package, name = plugin.split(":")
+        schema = json.loads((pathlib.Path(get_app_dir()) / "schemas" / package / f"{name}.json").read_text())
+        jsonschema.validate(values, schema)
 
 
 def test_lab_opens_another_notebook_by_name_or_path(exec_calls, tmp_path, capsys):
@@ -305,11 +340,14 @@ def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path)
         capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     module, notebooks = result.stdout.split()
     assert module.startswith(str(site)) and notebooks == str(site / "lucidwidget" / "notebooks")
+    env["JUPYTER_DATA_DIR"] = str(tmp_path / "jupyter-data")                # where the copies are signed
     result = subprocess.run([sys.executable, "-m", "lucidwidget", "lab", "--dry-run", "--port", "9000"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     work = tmp_path / cli.lab.WORK_DIR
     assert (work / "quickstart.ipynb").read_bytes() == (REPO / "notebooks" / "quickstart.ipynb").read_bytes()
     assert f"--ServerApp.root_dir={work}" in result.stdout and "--port=9000" in result.stdout
+    assert f"JUPYTER_CONFIG_PATH={site / 'lucidwidget' / 'cli' / 'jupyter_config'}" in result.stdout
+    assert "lucidwidget/cli/jupyter_config/labconfig/default_setting_overrides.json" in names
     result = subprocess.run([sys.executable, "-c", "import lucidwidget.data as d; print(d.photo('coffee').shape)"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     assert result.stdout.strip() == "(300, 450, 3)"

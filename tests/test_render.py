@@ -154,6 +154,17 @@ def test_callbacks_report_steps_frames_and_the_end(seq_model):
     assert end["steps"] == 5 and end["cancelled"] is False
 
 
+def test_steps_that_compiled_report_no_rate_and_a_reused_loop_reports_rates_at_once(seq_model):
+    renderer = Renderer(seq_model)
+    first, again = Recorder(), Recorder()
+    renderer.render("conv2:3", callbacks=[first], size=32, steps=4, seed=0)
+    renderer.render("conv2:5", callbacks=[again], size=32, steps=4, seed=0)     # same structure: no compile
+    rates = [[e[2]["steps_per_sec"] for e in r.events if e[0] == "step"] for r in (first, again)]
+    assert first.events[0][1]["compiling"] is True and again.events[0][1]["compiling"] is False
+    assert rates[0][0] is None and all(rate > 0 for rate in rates[0][1:])   # step 1 ran in the compiling call
+    assert all(rate > 0 for rate in rates[1])
+
+
 def test_cancel_from_another_thread_returns_current_images(seq_model):
     renderer = Renderer(seq_model)
     renderer.render("conv2:3", size=32, steps=1)

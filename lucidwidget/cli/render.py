@@ -30,16 +30,22 @@ class ProgressLine:
         self._steps, self._last, self._width = logs["steps"], 0.0, 0
         height, width = logs["size"]
         self.stream.write(f"rendering {logs['objective']} at {height}x{width}, batch {logs['batch']}\n")
+        if logs["compiling"]:
+            self._draw(0, "compiling…")
 
     def on_step_end(self, step, logs):
         now = time.monotonic()
         if step < self._steps and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
+        rate = logs["steps_per_sec"]           # None while the steps' time was mostly the compile's
+        speed = "compiling…" if rate is None else f"{rate:.1f} steps/s"
+        self._draw(step, f"objective {logs['objective']:.4g}  {speed}")
+
+    def _draw(self, step, text):
         filled = PROGRESS_WIDTH * step // self._steps
         bar = "=" * filled + "." * (PROGRESS_WIDTH - filled)
-        line = (f"[{bar}] {step}/{self._steps}  objective {logs['objective']:.4g}  "
-                f"{logs['steps_per_sec']:.1f} steps/s")
+        line = f"[{bar}] {step}/{self._steps}  {text}"
         self.stream.write("\r" + line.ljust(self._width))
         self._width = len(line)
         self.stream.flush()

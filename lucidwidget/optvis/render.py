@@ -341,9 +341,13 @@ class Renderer:
                 one array per threshold and `steps` defaults to the largest. Defaults to None.
             callbacks: objects with any of `on_render_begin(logs)`, `on_step_end(step, logs)`,
                 `on_frame(step, images)` (needs a `frame_interval` attribute, in seconds) and
-                `on_render_end(logs)`. The end's `logs["warning"]` is a sentence when the objective
-                never moved (a dead unit; the image stays the random start), else None;
-                `lucidwidget.render` raises it as a `StillObjectiveWarning`.
+                `on_render_end(logs)`. Begin logs: `steps`, `batch`, `size`, `objective` and
+                `compiling` (True when the first steps compile the loop: a structure or size this
+                Renderer has not run yet; on PyTorch, its first run). Step logs: `objective` and
+                `steps_per_sec`, the rate of the compiled call the step ran in, or None for a call that
+                also compiled the loop (its time is mostly the compile's). The end's `logs["warning"]`
+                is a sentence when the objective never moved (a dead unit; the image stays the random
+                start), else None; `lucidwidget.render` raises it as a `StillObjectiveWarning`.
             normalize_gradients: divide gradients by their standard deviation. Defaults to False.
             redirect_relu_steps: use Lucid's redirected ReLU gradient for this many first steps, to
                 wake up dead units. Defaults to 0.
@@ -412,15 +416,16 @@ class Renderer:
             callbacks=callbacks,
             frame_callbacks=[c for c in callbacks if getattr(c, "frame_interval", None) is not None],
         )
+        plans = [self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
+                            redirect=redirect_relu_steps > 0, schedule=schedule) for stage_size, _ in stages]
         _call(callbacks, "on_render_begin", {
             "steps": steps, "batch": batch, "size": final_size, "objective": objective.description,
+            "compiling": plans[0].traces == 0,
         })
 
         started = time.perf_counter()
         kept, images, done, value, cancelled = [], init_images, 0, float("nan"), False
-        for stage_size, stage_steps in stages:
-            plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
-                              redirect=redirect_relu_steps > 0, schedule=schedule)
+        for plan, (stage_size, stage_steps) in zip(plans, stages):
             if stage_size not in references:
                 references[stage_size] = self._reference_values(objective, stage_size)
             run.objective_knobs = [*knobs, *references[stage_size]]
@@ -479,9 +484,10 @@ class Renderer:
                 return step, value, True, kept, image
             due_in = min(next_frame.values()) - time.monotonic() if next_frame else None
             count = run.chunk_length(step, end, seconds_per_step, due_in)
-            began = time.perf_counter()
+            traces, began = plan.traces, time.perf_counter()
             values = plan.run(count, step, run)
             elapsed = time.perf_counter() - began
+            compiled = plan.traces > traces
             if seconds_per_step is not None or step > 0:
                 seconds_per_step = elapsed / count
             bad = np.flatnonzero(~np.isfinite(values))
@@ -492,7 +498,8 @@ class Renderer:
                     f"probably too high for this objective; try a smaller one. "
                     f"Received: learning_rate={plan.optimizer.learning_rate:g}"
                 )
-            steps_per_sec = count / elapsed if elapsed > 0 else float("inf")
+            # A chunk that compiled the loop took the compile's time, not the steps': no rate for it.
+            steps_per_sec = None if compiled else count / elapsed if elapsed > 0 else float("inf")
             for offset, value in enumerate(values.tolist(), start=1):
                 _call(run.callbacks, "on_step_end", step + offset,
                       {"objective": value, "steps_per_sec": steps_per_sec})
