@@ -58,12 +58,17 @@ STAND_INS = {"emotion_net.h5": emotion_net, "lesions.keras": lesions}
 
 def vgg16_names(weights=None):
     """A small stand-in for `vgg16-hed` with the layers the README reads (`block4_conv3`, with 64 of its
-    512 channels, and `block5_conv1`), a pooling step apart as in VGG16."""
+    512 channels, `block5_conv1`, and the first conv layer of each block that style transfer reads by
+    default), pooling steps apart as in VGG16."""
     del weights
     return keras.Sequential([
         keras.Input((None, None, 3)),
         keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="block1_conv1"),
         keras.layers.MaxPooling2D(name="block1_pool"),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="block2_conv1"),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="block3_conv1"),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="block4_conv1"),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="block4_conv2"),
         keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="block4_conv3"),
         keras.layers.MaxPooling2D(name="block4_pool"),
         keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="block5_conv1"),
@@ -107,10 +112,13 @@ def readme_run(monkeypatch, tmp_path):
 
 def test_readme_python_blocks_run_and_give_what_their_comments_say(readme_run, monkeypatch):
     monkeypatch.setattr(zoo, "_load_hed", vgg16_names)
-    widget, api, custom, own_model = readme_run()
+    widget, api, custom, photo, own_model = readme_run()
     assert widget["w"].channel == 7 and widget["w"].images.shape == (1, 128, 128, 3)
     assert os.path.getsize("tiles.png") > 0 and os.path.getsize("run.gif") > 0
     assert api["images"].shape == (1, 128, 128, 3) and api["images"].dtype == np.float32
     assert custom["renderer"].trace_count == 2        # one compile for eight channels, one for eight custom
+    for name in ("caricature", "styled", "dream"):
+        assert photo[name].shape == (1, 128, 128, 3)
+    assert np.abs(photo["dream"] - lw.data.photo("chelsea", size=128)).mean() < 0.1   # it started from the photo
     assert own_model["images"].shape == (1, 64, 64, 1)
     assert (own_model["renderer"].input_size, own_model["renderer"].channels) == ((64, 64), 1)
