@@ -13,9 +13,9 @@ import pytest  # noqa: E402
 
 SEED = 1234
 BACKEND_SUBSET = {
-    "test_backend.py", "test_checks.py", "test_errors.py", "test_expression.py", "test_models.py",
-    "test_objectives.py", "test_optimizers.py", "test_param.py", "test_quality.py", "test_render.py",
-    "test_transform.py", "test_units.py", "test_widget.py",
+    "test_attribution.py", "test_attribution_scenes.py", "test_backend.py", "test_checks.py", "test_errors.py",
+    "test_expression.py", "test_models.py", "test_objectives.py", "test_optimizers.py", "test_param.py",
+    "test_quality.py", "test_render.py", "test_transform.py", "test_units.py", "test_widget.py",
 }
 """The engine and widget test files marked `backends`: CI runs them again under JAX and PyTorch
 (`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests). On this project's
