@@ -20,7 +20,9 @@ BACKEND_SUBSET = {
 """The engine and widget test files marked `backends`: CI runs them again under JAX and PyTorch
 (`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests). On this project's
 2-core CPU they took 4.0 min under JAX (mostly compiling) and under a minute under PyTorch; add a file
-here when it tests the engine quickly."""
+here when it tests the engine quickly. The two attribution files took 2.6 min under JAX and 4.5 min under
+PyTorch while four other jobs shared the CPU (load average about 8; PyTorch trains the scenes model
+slowly)."""
 
 
 def pytest_collection_modifyitems(items):

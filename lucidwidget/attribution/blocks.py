@@ -29,8 +29,7 @@ DEFAULT_GROUPS = 6
 """Neuron groups per factorisation (Lucid's building-blocks notebooks use six)."""
 
 NMF_MAX_ITER = 1000
-"""Iterations scikit-learn's NMF may take; its default of 200 stopped short of convergence on layers
-with hundreds of channels."""
+"""Iterations scikit-learn's NMF may take (its default is 200); it stops earlier once it converges."""
 
 
 def contributions(explainer, images, target, layer, integrated=False, steps=DEFAULT_STEPS, batch_size=None):

@@ -16,16 +16,17 @@ from lucidwidget.attribution import scorecam
 from lucidwidget.attribution.images import resize_maps
 
 DEFAULT_SAMPLES = 50
-"""SmoothGrad's noisy copies per image: the SmoothGrad paper's maps stop sharpening around 50
-(Smilkov et al. 2017, fig. 4), also xplique's default."""
+"""SmoothGrad's noisy copies per image: Smilkov et al. (2017) saw diminishing returns past about 50;
+also xplique's default."""
 
 DEFAULT_NOISE = 0.2
 """SmoothGrad's noise standard deviation as a fraction of each image's value range (max - min): the
 paper's 10-20% band, tf-keras-vis's default."""
 
 DEFAULT_STEPS = 50
-"""Integrated Gradients' path points. With the midpoint rule, completeness (the map sums to
-f(x) - f(baseline)) held within 1% on the test scenes at 32 steps; Sundararajan et al. suggest 20-300."""
+"""Integrated Gradients' path points (xplique's default; Sundararajan et al. suggest 20-300). With the
+midpoint rule, completeness (the map sums to f(x) - f(baseline)) held within 1% at 32 steps on the 24
+test scenes of `tests/test_attribution_scenes.py`, black and grey baselines, on every backend."""
 
 OPTIONS = {
     "gradient": ("signed", "batch_size"),
