@@ -11,7 +11,7 @@ from PIL import Image
 import lucidwidget as lw
 import trained_models as tm
 from lucidwidget import backend, imaging
-from lucidwidget.attribution import Explainer, scorecam
+from lucidwidget.attribution import Explainer
 from lucidwidget.models import FeatureTap
 from lucidwidget.optvis import objectives
 
