@@ -23,6 +23,8 @@ _LAZY = {
     "render": ("lucidwidget.optvis.render", "render"),
     "Renderer": ("lucidwidget.optvis.render", "Renderer"),
     "LucidWidget": ("lucidwidget.widget", "LucidWidget"),
+    "atlas": ("lucidwidget.atlas", None),
+    "Atlas": ("lucidwidget.widget.atlas", "Atlas"),
 }
 
 __all__ = sorted(_LAZY)
