@@ -10,8 +10,9 @@ import warnings
 import numpy as np
 from PIL import Image
 
-SMALL = {"layers": ["conv2", "conv3"], "channels": "0-5", "steps": 8, "size": 32}
-"""A small atlas: 12 units of the tiny Sequential model, 8 steps each at 32 px."""
+SMALL = {"layers": ["conv2", "conv3"], "channels": "0-7", "steps": 8, "size": 32}
+"""A small atlas: 16 units of the tiny Sequential model, 8 steps each at 32 px (in batches of 4 or 8, every
+chunk full: one compiled step per layer and view)."""
 
 
 def save_tiny_model(folder) -> str:

@@ -44,14 +44,14 @@ def monkeypatch_module():
 
 def test_a_small_atlas_writes_every_unit_a_manifest_and_a_gallery(small_atlas, model_path):
     directory, result = small_atlas
-    assert (result.rendered, result.skipped, result.batch) == (12, 0, 4)
+    assert (result.rendered, result.skipped, result.batch) == (16, 0, 4)
     for name in ("index.html", "gallery.js", "gallery.css", "atlas-index.js", "atlas.json"):
         assert os.path.isfile(os.path.join(directory, name)), name
     for layer in SMALL["layers"]:
         found = manifest(directory, layer)
         assert found["layer"] == layer and found["steps"] == 8 and found["size"] == 32
         assert found["model"] == model_path and found["version"] == lw.__version__
-        assert [unit["channel"] for unit in found["units"]] == list(range(6))
+        assert [unit["channel"] for unit in found["units"]] == list(range(8))
         for unit in found["units"]:
             assert unit["image"] == f"{unit['channel']}.png"
             assert unit["seed"] == plan.unit_seed(0, layer, unit["channel"])
@@ -175,7 +175,7 @@ def test_rerun_renders_nothing_and_changed_settings_are_refused(small_atlas, mod
     before = unit_files(directory, "conv3")
     again = lw.atlas(model_path, output=directory, batch=2, views="channel,negative,diversity", images=photos[0],
                      verbose=0, **SMALL)
-    assert (again.rendered, again.skipped, again.scanned) == (0, 12, 0)
+    assert (again.rendered, again.skipped, again.scanned) == (0, 16, 0)
     assert unit_files(directory, "conv3") == before
     for change, message in [({"steps": 9}, "was made with steps=8"), ({"views": "channel"},
                             "was made with views=channel,negative,diversity"), ({"seed": 1}, "was made with seed=0")]:

@@ -112,8 +112,8 @@ def render_chunk(renderer, chunk, size, steps, views) -> list[UnitResult]:
                                            per_item=True)
                 found[channel][view] = (imaging.to_uint8(images), [float(v) for v in values])
             continue
-        objective = target if view == "channel" else -target
-        images = renderer.render(objective, batch=len(channels), seed=seeds, **settings)
+        sign = 1.0 if view == "channel" else -1.0          # a weight, a knob: both views share one compiled step
+        images = renderer.render(sign * target, batch=len(channels), seed=seeds, **settings)
         values = renderer.evaluate(target, images, per_item=True)
         for index, channel in enumerate(channels):
             found[channel][view] = (imaging.to_uint8(images[index:index + 1]), [float(values[index])])
