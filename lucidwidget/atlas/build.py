@@ -128,28 +128,24 @@ def atlas(model, layers, output, *, channels=None, steps=settings_lib.DEFAULT_ST
     manifests = {layer: store.write_manifest(layer, meta, units[layer], records[layer]) for layer in args.layers}
     _write_index(store, meta, manifests)
 
-    job = Job(args.model if args.ray else loaded, args.preprocess, side, args.steps, args.views, args.images,
+    job = Job(args.model, args.preprocess, side, args.steps, args.views, args.images,
               scan_batch=batch * examples.SCAN_IMAGES_PER_UNIT)
     todo = sum(len(chunk.channels) for chunk in chunks)
     report.log(f"Atlas of {model_name}: {todo} units to render, {skipped} already done, batch {batch}")
-    runner = None
+    runner = _Lazy(lambda: _runner(job, args, loaded, ray_options))
     scanned = 0
     try:
-        if chunks or args.images is not None:
-            runner = _runner(job, args, loaded, ray_options)
         if chunks:
             _render(runner, chunks, store, args, meta, units, records, manifests, report)
         if args.images is not None:
             scanned = _scan(runner, store, args, units, records, manifests, meta, digest, side, renderer.channels,
                             report)
     finally:
-        if runner is not None:
-            runner.close()
+        runner.close()
     _write_index(store, meta, manifests)
     seconds = time.monotonic() - started
     report.log(f"Atlas written to {args.output} (index.html) in {seconds:.0f} s")
-    return AtlasResult(args.output, todo, skipped, scanned, batch, seconds, report.throughput(),
-                       getattr(runner, "lost", 0))
+    return AtlasResult(args.output, todo, skipped, scanned, batch, seconds, report.throughput(), runner.lost)
 
 
 def _check_size(renderer, size, layers) -> int:
@@ -176,6 +172,26 @@ def _check_examples(store, args, digest):
                 f"{found['folder']!r}, not these; rerun with that folder or write to another output. "
                 f"Received: images={args.images!r}"
             )
+
+
+class _Lazy:
+    """A runner started on first use, so a run with nothing left to do starts no Ray actor."""
+
+    def __init__(self, start):
+        self._start, self._runner = start, None
+
+    def map(self, tasks):
+        if self._runner is None:
+            self._runner = self._start()
+        return self._runner.map(tasks)
+
+    @property
+    def lost(self):
+        return 0 if self._runner is None else self._runner.lost
+
+    def close(self):
+        if self._runner is not None:
+            self._runner.close()
 
 
 def _runner(job, args, loaded, ray_options):
@@ -244,18 +260,29 @@ def _write_index(store, meta, manifests):
     store.write_index(meta, [layer_summary(manifest) for manifest in manifests.values()])
 
 
+class _Stderr(logging.Handler):
+    """Writes a record's message to the current `sys.stderr` (looked up at each line, so a notebook's or a
+    test's replacement stream receives it)."""
+
+    def emit(self, record):
+        print(self.format(record), file=sys.stderr, flush=True)
+
+
 class _Report:
-    """The driver's progress bar (`keras.utils.Progbar`: done, and per minute) and log lines."""
+    """The driver's progress bar (`keras.utils.Progbar`: done, and per minute) and log lines.
+
+    Log lines go to the `lucidwidget.atlas` logger; with `verbose` and no handler of the user's on it,
+    they are written to stderr (and not passed on to the root logger, which would repeat them).
+    """
 
     def __init__(self, verbose):
         self.verbose = verbose
         self._workers = {}
         self._bar = None
-        if verbose and not LOG.handlers and not logging.getLogger().handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            LOG.addHandler(handler)
+        if verbose and not LOG.handlers:
+            LOG.addHandler(_Stderr())
             LOG.setLevel(logging.INFO)
+            LOG.propagate = False
 
     def log(self, message):
         if self.verbose:

@@ -70,6 +70,8 @@ def check_arguments(model, layers, output, *, channels=None, steps=DEFAULT_STEPS
         model = os.fspath(model)
     if isinstance(model, str) and not model:
         raise ValueError("Expected a model name or file. Received: model=''")
+    if isinstance(model, str) and os.path.isfile(model):
+        model = os.path.abspath(model)           # workers may run in another folder
     if ray is not None and not isinstance(model, str):
         raise TypeError(
             "With ray, give the model as a name or a file path that every worker can load, not a model "

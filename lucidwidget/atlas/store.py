@@ -260,7 +260,8 @@ class Store:
                     for rank, example in enumerate(found["units"].get(str(channel), []))
                 ]
             units.append(entry)
-        manifest = {"layer": layer, "folder": self.folders[layer], **meta, "planned": len(channels),
+        planned = len(set(channels) | set(records))
+        manifest = {"layer": layer, "folder": self.folders[layer], **meta, "planned": planned,
                     "examples": None if found is None else {"images": found["images"], "top_k": found["top_k"],
                                                             "folder": found["folder"]},
                     "units": units}

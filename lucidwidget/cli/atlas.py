@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
 from lucidwidget.cli import common
 
@@ -33,12 +31,6 @@ def run(args):
     common.check_model_name(args.model)
     from lucidwidget.atlas import atlas
 
-    if not args.quiet:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger = logging.getLogger("lucidwidget.atlas")
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
     result = atlas(args.model, args.layers, args.output, verbose=0 if args.quiet else 1, **arguments)
     if not args.quiet:
         print(f"wrote {result.directory}/index.html ({result.rendered} units rendered, {result.skipped} already done)")

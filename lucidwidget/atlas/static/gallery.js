@@ -331,8 +331,9 @@
       var code = h("section", "reproduce");
       code.appendChild(h("h2", "", "Open it live"));
       var model = JSON.stringify(manifest.model);
+      var preprocess = manifest.preprocess ? ", preprocess=" + JSON.stringify(manifest.preprocess) : "";
       code.appendChild(h("code", "", "lw.LucidWidget(" + model + ", layer=" + JSON.stringify(layer) + ", channel=" +
-        channel + ", seed=" + unit.seed + ", steps=" + manifest.steps + ", size=" + manifest.size + ")"));
+        channel + ", seed=" + unit.seed + ", steps=" + manifest.steps + ", size=" + manifest.size + preprocess + ")"));
       wrap.appendChild(code);
 
       page.replaceChildren(wrap);
