@@ -24,7 +24,7 @@ _LAZY = {
     "Renderer": ("lucidwidget.optvis.render", "Renderer"),
     "LucidWidget": ("lucidwidget.widget", "LucidWidget"),
     "atlas": ("lucidwidget.atlas", None),
-    "Atlas": ("lucidwidget.widget.atlas", "Atlas"),
+    "Atlas": ("lucidwidget.widget", "Atlas"),
 }
 
 __all__ = sorted(_LAZY)

@@ -11,7 +11,7 @@ from PIL import Image
 import lucidwidget as lw
 from atlas_support import SMALL, make_images, manifest, save_tiny_model, unit_files
 from lucidwidget import cli, imaging
-from lucidwidget.atlas import examples, plan, settings
+from lucidwidget.atlas import batching, examples, plan, settings, work
 from lucidwidget.models import FeatureTap, load_model
 
 
@@ -257,3 +257,34 @@ def test_cli_atlas_writes_the_same_and_reports_bad_input(model_path, tmp_path, c
     status = cli.main(["atlas", "--model", "vgg16-hd", "--layers", "conv2", "-o", str(tmp_path / "x")])
     assert status == 2 and "Did you mean 'vgg16-hed'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_batch_that_runs_out_of_memory_is_halved_until_it_fits(model_path, monkeypatch):
+    worker = work.Worker(work.Job(model_path, None, 32, 2, ("channel",)))
+    calls, render = [], work.render_chunk
+
+    def scarce(renderer, chunk, size, steps, views):
+        calls.append(len(chunk.channels))
+        if len(chunk.channels) > 2:
+            raise RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor with shape[5,32,32,8]")
+        return render(renderer, chunk, size, steps, views)
+
+    monkeypatch.setattr(work, "render_chunk", scarce)
+    result = worker.run(plan.render_chunks("conv2", range(5), 5, 0)[0])
+    assert [unit.channel for unit in result.units] == [0, 1, 2, 3, 4]
+    assert calls == [5, 2, 3, 1, 2]
+    monkeypatch.setattr(work, "render_chunk", lambda *args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):                       # other errors are not retried
+        worker.run(plan.render_chunks("conv2", range(4), 4, 0)[0])
+
+
+def test_the_default_batch_fits_the_memory_and_the_fastest_cpu_batch(model_path, monkeypatch):
+    model = load_model(model_path)
+    per_image = batching.activation_values(model, ["conv3"], 32)
+    assert per_image == 32 * 32 * 8 + 16 * 16 * 8 + 16 * 16 * 16 + 16 * 16 * 12   # conv1, pool1, conv2, conv3
+    assert batching.default_batch(model, ["conv2", "conv3"], 32) == batching.CPU_BATCH
+    budget = 3 * per_image * batching.MEMORY_PER_ACTIVATION / batching.HOST_MEMORY_FRACTION
+    monkeypatch.setattr(batching, "host_memory", lambda: budget)
+    assert batching.default_batch(model, ["conv3"], 32) == 3
+    monkeypatch.setattr(batching, "on_accelerator", lambda: True)
+    assert batching.default_batch(model, ["conv3"], 32) == batching.ACCELERATOR_BATCH

@@ -28,10 +28,11 @@ def unit_seed(base, layer, channel) -> int:
     return int.from_bytes(digest[:8], "big") % SEED_MODULUS
 
 
-def layer_folders(layers) -> dict[str, str]:
+def layer_folders(layers, taken=()) -> dict[str, str]:
     """A folder name per layer: the name with characters other than letters, digits, `.`, `_` and `-`
-    replaced by `_` (nested names hold `/`), and a number added where two would collide."""
-    folders, used = {}, set()
+    replaced by `_` (nested names hold `/`), and a number added where it would collide with another or
+    with a folder in `taken` (case-insensitively, for case-insensitive file systems)."""
+    folders, used = {}, {folder.lower() for folder in taken}
     for name in layers:
         base = _UNSAFE.sub("_", name).strip(".") or "layer"
         folder, count = base, 1

@@ -120,14 +120,7 @@ class Store:
         """Records `settings` (after `check`) with a folder for each of `layers`; returns `{layer: folder}`."""
         self.check(settings)
         folders = dict(self.folders)
-        new = [layer for layer in layers if layer not in folders]
-        taken = {folder.lower() for folder in folders.values()}
-        for layer, folder in layer_folders(list(folders) + new).items():
-            if layer in new:
-                while folder.lower() in taken:
-                    folder += "_"
-                folders[layer] = folder
-                taken.add(folder.lower())
+        folders.update(layer_folders([layer for layer in layers if layer not in folders], taken=folders.values()))
         os.makedirs(self.root, exist_ok=True)
         atomic_write(self.path(SETTINGS_FILE), json_bytes({**settings, "folders": folders}))
         for layer in layers:

@@ -74,6 +74,8 @@ class UnitResult:
 
 @dataclasses.dataclass
 class ChunkResult:
+    """A rendered chunk: its `UnitResult`s, the seconds it took and the worker (`host:pid`) that ran it."""
+
     chunk: RenderChunk
     units: list
     seconds: float
@@ -82,6 +84,8 @@ class ChunkResult:
 
 @dataclasses.dataclass
 class ScanResult:
+    """A scanned shard: `{layer: TopK.as_dict()}`, the files that could not be read, seconds, worker."""
+
     shard: ScanShard
     tables: dict
     unreadable: list

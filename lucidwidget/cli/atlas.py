@@ -52,7 +52,7 @@ def add_parser(commands):
     parser.add_argument("--size", type=common.positive_int, default=None,
                         help="image side in pixels (default: the model's input size, else 128)")
     parser.add_argument("--batch", type=common.positive_int, default=None,
-                        help="units rendered together (default: what fits memory; on a CPU at most 8)")
+                        help="units rendered together (default: what fits memory; on a CPU at most 4)")
     parser.add_argument("--views", default="channel", metavar="VIEWS",
                         help="comma-separated: channel (what excites the unit), negative (what drives it "
                              "negative), diversity (4 different images of it)" + default)
