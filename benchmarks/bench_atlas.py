@@ -97,7 +97,7 @@ def measure_ray(job, layer, batch, steps, units):
             runner = RayRunner(job, "auto", workers)
             try:
                 list(runner.map(plan.render_chunks(layer, range(batch * workers), batch, 0)))
-                chunks = plan.render_chunks(layer, range(1000, 1000 + units), batch, 0)
+                chunks = plan.render_chunks(layer, range(200, 200 + units), batch, 0)
                 started = time.perf_counter()
                 list(runner.map(chunks))
                 seconds = time.perf_counter() - started
@@ -111,13 +111,25 @@ def measure_ray(job, layer, batch, steps, units):
     return found
 
 
+def measure_once(model, layer, batch, size, steps):
+    """Seconds per image-step of one warm chunk of `batch` units of `layer`."""
+    from lucidwidget.atlas import plan, work
+
+    worker = work.Worker(work.Job(model.name, None, size, steps, ("channel",)), model)
+    work.render_chunk(worker.renderer, plan.render_chunks(layer, range(batch), batch, 0)[0], size, 2, ("channel",))
+    started = time.perf_counter()
+    work.render_chunk(worker.renderer, plan.render_chunks(layer, range(batch, 2 * batch), batch, 0)[0], size, steps,
+                      ("channel",))
+    return (time.perf_counter() - started) / (batch * steps)
+
+
 def estimate(name, model, size, seconds_per_flop, label):
     """Hours for every conv channel of `model` at `ATLAS_STEPS` steps and `size` px."""
     truncated, channels = flops_by_layer(model, size)
     image_steps = {layer: channels[layer] * ATLAS_STEPS for layer in truncated}
     seconds = sum(image_steps[layer] * STEP_PER_FORWARD * truncated[layer] * seconds_per_flop for layer in truncated)
     units = sum(channels.values())
-    print(f"  {name}: {units} conv channels in {len(truncated)} layers -> {seconds / 3600:8.1f} {label}-hours "
+    print(f"  {name}: {units} conv channels in {len(truncated)} layers -> {seconds / 3600:8.2f} {label}-hours "
           f"({seconds / units:.2f} s per unit)")
     return seconds / 3600
 
@@ -133,6 +145,8 @@ def main():
     parser.add_argument("--ray-units", type=int, default=16)
     parser.add_argument("--ray-batch", type=int, default=4)
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--resnet-layer", default="conv4_block3_3_conv",
+                        help="ResNet50 layer measured for its CPU rate (random weights)")
     parser.add_argument("--gpu", action="store_true", help="this machine has the GPU: use (1) for the GPU estimate")
     args = parser.parse_args()
 
@@ -174,7 +188,12 @@ def main():
     print(f"  measured here: {seconds_per_image_step * 1e3:.1f} ms per image-step at {args.layer} (B={best}), "
           f"{1e-9 / seconds_per_flop:.1f} GFLOP/s effective; other layers scaled by their multiply-adds")
     estimate("VGG16", vgg, args.size, seconds_per_flop, label)
-    estimate("ResNet50", resnet, args.size, seconds_per_flop, label)
+    resnet_seconds = measure_once(resnet, args.resnet_layer, best, args.size, args.steps)
+    resnet_flops, _ = flops_by_layer(resnet, args.size)
+    resnet_per_flop = resnet_seconds / (STEP_PER_FORWARD * resnet_flops[args.resnet_layer])
+    print(f"  measured here: {resnet_seconds * 1e3:.1f} ms per image-step at ResNet50 {args.resnet_layer} (random "
+          f"weights, B={best}), {1e-9 / resnet_per_flop:.1f} GFLOP/s effective")
+    estimate("ResNet50", resnet, args.size, resnet_per_flop, label)
     if not args.gpu:
         model_name, layer, size = GPU_ASSUMED_LAYER
         reference, _ = flops_by_layer(lw.load_model(model_name), size)

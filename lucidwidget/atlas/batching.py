@@ -14,10 +14,10 @@ import keras
 from lucidwidget.models import FeatureTap
 
 CPU_BATCH = 4
-"""Units per batch on a CPU: the fastest measured on vgg16-hed block4_conv3 at 128 px on this project's
-2-core CPU, shared with other jobs (benchmarks/bench_atlas.py): B = 4 rendered 1.09x the units per minute
-of one at a time, B = 8 0.49x and B = 16 0.71x (medians of 2 rounds); two rounds of the render alone gave
-1.8x and 1.2x at B = 4, 0.8x and 1.1x at B = 8. Larger batches only add memory on a CPU."""
+"""Units per batch on a CPU: the fastest in each of four runs of benchmarks/bench_atlas.py (vgg16-hed
+block4_conv3, 128 px, 32 steps; this project's 2-core CPU, shared with other jobs at load averages of 4
+to 11): against one unit at a time, B = 4 rendered 1.09x, 1.66x, 1.22x and 1.08x the units per minute,
+B = 8 0.49x, 1.40x, 1.13x and 0.95x (B = 16, once: 0.71x). Larger batches only add memory on a CPU."""
 
 ACCELERATOR_BATCH = 64
 """Most units per batch on a GPU or TPU: enough to fill a large device at 128 px; more would only make
