@@ -4,6 +4,7 @@ batch, dataset examples equal to a brute-force pass, refusals of changed setting
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -97,7 +98,7 @@ def brute_force(model_path, folder, names, layer, size, k=examples.TOP_K):
     rows = []
     for name in names:
         image = imaging.load_images(os.path.join(folder, name), size=size)
-        activation = np.asarray(tap(image)[layer])[0]
+        activation = keras.ops.convert_to_numpy(tap(image)[layer])[0]
         flat = activation.reshape(-1, activation.shape[-1])
         where = flat.argmax(axis=0)
         rows.append((name, flat.max(axis=0), where // activation.shape[1], where % activation.shape[1]))

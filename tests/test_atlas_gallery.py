@@ -29,8 +29,13 @@ def watch_errors(page):
     errors = []
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
+    page.on("requestfailed", lambda request: aborted(request) or errors.append(f"{request.failure}: {request.url}"))
     return errors
+
+
+def aborted(request):
+    """A load the page itself cancelled (it left the unit before an image arrived), not a missing file."""
+    return request.failure == "net::ERR_ABORTED"
 
 
 def loaded_images(page, selector):

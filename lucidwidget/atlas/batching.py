@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 
-import keras
-
+from lucidwidget import backend
 from lucidwidget.models import FeatureTap
 
 CPU_BATCH = 4
@@ -53,8 +52,8 @@ def activation_values(model, layers, size) -> int:
 
 
 def on_accelerator() -> bool:
-    """Whether Keras runs on a GPU or TPU."""
-    return any(not device.lower().startswith("cpu") for device in keras.distribution.list_devices())
+    """Whether the backend computes on a GPU or TPU."""
+    return backend.on_accelerator()
 
 
 def host_memory():
