@@ -69,9 +69,9 @@ def in_browser(runs):
     timings = []
     with tempfile.TemporaryDirectory(prefix="lucidwidget-bench-") as root:
         shutil.copyfile(QUICKSTART, pathlib.Path(root) / QUICKSTART.name)
-        with browser_support.jupyter_lab(root) as base_url, browser_support.chromium() as page:
+        with browser_support.jupyter_lab(root) as server, browser_support.chromium() as page:
             for _ in range(runs):
-                browser_support.open_notebook(page, base_url, QUICKSTART.name)
+                browser_support.open_notebook(page, server.url, QUICKSTART.name)
                 timings.append(browser_support.run_all_until_first_tile(page))
                 browser_support.close_notebook(page)
     return timings

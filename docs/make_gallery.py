@@ -17,8 +17,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 import lucidwidget as lw
-from lucidwidget import imaging, objectives, param, transform
+from lucidwidget import data, imaging, objectives, param, transform
 from lucidwidget.widget.core import DEFAULT_DIVERSITY
 from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT, ALPHA_PRIOR
 
@@ -50,6 +52,28 @@ progressive upscaling."""
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 """The README's folder: the table's image links are relative to it."""
 
+PHOTO = "chelsea"
+"""The bundled photo the "from an image" entries start from (`lucidwidget.data`)."""
+
+STYLE_IMAGE = os.path.join(REPOSITORY, "docs", "gallery", "block4_conv3_42.png")
+"""The style for style transfer: the gallery's own `block4_conv3:42`, an image this project made."""
+
+CARICATURE_LAYER = "block4_conv3"
+CONTENT_LAYER = "block4_conv2"
+DREAM_LAYER = "block4_conv3"
+"""Layers of the "from an image" entries: deep enough for parts (eyes, fur), shallow enough for layout."""
+
+STYLE_CONTENT_WEIGHT = 0.1
+"""Content's weight against style, both relative errors. Started from the photo (160 steps, 128 px), 0.1
+kept the cat's eyes and outline in the style's colours and strokes; 1.0 kept the photo nearly as it was,
+and from noise the style's deep layers (block4_conv1, block5_conv1) fought the content into grey."""
+
+DREAM_STEPS = 64
+DREAM_LEARNING_RATE = 0.02
+DREAM_JITTER = 2
+"""Deep dream from a photo: at 128 px, 64 steps of 0.02 with 2 px of jitter grew eyes and fur patterns
+over the photo while it stayed recognisable (a starting point; more steps dream further)."""
+
 
 @dataclass
 class Technique:
@@ -60,10 +84,14 @@ class Technique:
     objective: object
     options: dict = field(default_factory=dict)
     columns: int | None = None
+    shown_with: tuple = ()
+    """Images put before the render in its sheet: the photo (and style) it started from."""
 
 
 def techniques(size) -> list[Technique]:
     """The gallery entries for images of `size` pixels."""
+    photo = data.photo(PHOTO, size=size)
+    style = imaging.load_images(STYLE_IMAGE, size=size)[0]
     tv_weight = TV_WEIGHT_64PX * (64 / size) ** 2
     target = objectives.channel(LAYER, CHANNEL)
     other = objectives.channel(OTHER_LAYER, OTHER_CHANNEL)
@@ -90,6 +118,16 @@ def techniques(size) -> list[Technique]:
         Technique("octaves_blur", f"{OCTAVES} octaves + Gaussian blur {BLUR_SIGMA}", target,
                   {"octaves": OCTAVES,
                    "transforms": [*transform.standard_transforms, transform.gaussian_blur(BLUR_SIGMA)]}),
+        Technique("caricature", f"`caricature({CARICATURE_LAYER})` of the bundled `{PHOTO}` photo, from noise",
+                  objectives.caricature(CARICATURE_LAYER, image=photo), shown_with=(photo,)),
+        Technique("style_transfer", f"`style() + {STYLE_CONTENT_WEIGHT:g}*content({CONTENT_LAYER})`: `{PHOTO}` in the "
+                  "style of `block4_conv3:42` (above), from the photo",
+                  objectives.style(image=style) + STYLE_CONTENT_WEIGHT * objectives.content(CONTENT_LAYER, image=photo),
+                  {"init_images": photo}, columns=3, shown_with=(photo, style)),
+        Technique("dream_from_photo", f"`deepdream({DREAM_LAYER})` from `{PHOTO}`: {DREAM_STEPS} steps, learning rate "
+                  f"{DREAM_LEARNING_RATE:g}, jitter {DREAM_JITTER} px", objectives.deepdream(DREAM_LAYER),
+                  {"init_images": photo, "steps": DREAM_STEPS, "learning_rate": DREAM_LEARNING_RATE,
+                   "transforms": [transform.jitter(DREAM_JITTER)]}, shown_with=(photo,)),
     ]
 
 
@@ -115,10 +153,13 @@ def main(argv=None):
         if args.only and technique.name not in args.only:
             continue
         started = time.perf_counter()
-        images = renderer.render(technique.objective, size=args.size, steps=args.steps, seed=args.seed,
-                                 **technique.options)
+        images = renderer.render(technique.objective, size=args.size, seed=args.seed,
+                                 **{"steps": args.steps, **technique.options})
         path = os.path.join(args.out, f"{technique.name}.png")
-        imaging.save_png(path, imaging.composite_alpha(images), columns=technique.columns)
+        images = imaging.composite_alpha(images)
+        if technique.shown_with:
+            images = np.concatenate([np.stack(technique.shown_with), images])
+        imaging.save_png(path, images, columns=technique.columns)
         print(f"# {path} ({time.perf_counter() - started:.0f} s)", flush=True)
         rows.append(f"| {technique.caption} | ![]({os.path.relpath(path, REPOSITORY)}) |")
     print(f"\nRendered from `{MODEL}` ({args.steps} steps, {args.size} px, seed {args.seed}):\n")

@@ -329,6 +329,20 @@ function drawSparkline(line, values) {
 }
 
 /**
+ * Shows the canvas at the largest whole number of device pixels per image pixel that fits the tiles
+ * column (`--lw-tiles-width`), so every image pixel is the same crisp square (CSS `pixelated`); a sheet
+ * wider than the column is shrunk to fit, smoothly.
+ * @param {HTMLCanvasElement} canvas @param {HTMLElement} root
+ */
+function fitTiles(canvas, root) {
+  const column = parseFloat(getComputedStyle(root).getPropertyValue("--lw-tiles-width")) || canvas.width;
+  const ratio = window.devicePixelRatio || 1;
+  const scale = Math.floor((column * ratio) / canvas.width);
+  canvas.classList.toggle("lw-shrunk", scale < 1);
+  canvas.style.width = scale < 1 ? `${column}px` : `${(canvas.width * scale) / ratio}px`;
+}
+
+/**
  * Live tiles on a canvas: each PNG frame is decoded off-screen, then drawn over the last one, so the
  * picture never blanks. Frames decoded out of order are dropped.
  */
@@ -364,6 +378,7 @@ function tilesView(model, life, root) {
           canvas.width = bitmap.width;
           canvas.height = bitmap.height;
         }
+        fitTiles(canvas, root);
         context.clearRect(0, 0, canvas.width, canvas.height);
         context.drawImage(bitmap, 0, 0);
         bitmap.close();
@@ -380,7 +395,23 @@ function tilesView(model, life, root) {
   return canvas;
 }
 
-/** The strip of past renders; clicking one asks Python to restore its settings. */
+/**
+ * A caption that wraps only after `:`, `·` and spaces (`block5_conv1:` / `100`), never inside a name.
+ * @param {string} text
+ */
+function caption(text) {
+  const node = h("span", "lw-caption");
+  text.split(/(?<=[:·\s])/).forEach((part, index) => {
+    if (index) node.append(document.createElement("wbr"));
+    node.append(part);
+  });
+  return node;
+}
+
+/**
+ * The strip of past renders; clicking one asks Python to restore its settings. A render the user stopped
+ * is marked, with the step it reached in its tooltip.
+ */
 function historyView(model, life) {
   const strip = h("div", "lw-history");
   /** @type {string[]} */
@@ -395,14 +426,17 @@ function historyView(model, life) {
     const items = model.get("history").map((entry) => {
       const item = /** @type {HTMLButtonElement} */ (h("button", "lw-history-item"));
       item.type = "button";
-      item.title = `Restore: ${entry.summary}`;
+      const steps = entry.settings.steps;
+      item.title = `Restore: ${entry.summary}${entry.stopped ? ` (stopped at step ${entry.step} of ${steps})` : ""}`;
       item.dataset.historyId = String(entry.id);
+      item.classList.toggle("lw-history-stopped", Boolean(entry.stopped));
       const url = URL.createObjectURL(new Blob([entry.thumbnail], { type: "image/png" }));
       urls.push(url);
       const thumb = /** @type {HTMLImageElement} */ (h("img", "lw-thumb"));
       thumb.src = url;
       thumb.alt = entry.label;
-      item.append(thumb, h("span", "lw-caption", entry.label));
+      item.append(thumb, caption(entry.label));
+      if (entry.stopped) item.append(h("span", "lw-badge", "stopped"));
       life.listen(item, "click", () => model.send({ event: "restore", id: entry.id }));
       return item;
     });
@@ -524,16 +558,21 @@ function render({ model, el }) {
     error.textContent = message;
     error.hidden = !message;
     const rate = model.get("steps_per_sec");
-    speed.textContent = rate > 0 ? `${rate.toFixed(1)} steps/s` : "";
+    speed.textContent = model.get("compiling") ? "compiling…" : rate > 0 ? `${rate.toFixed(1)} steps/s` : "";
     drawSparkline(line, model.get("losses"));
+    // Tiles, progress and rate of an earlier render, while the latest settings failed or wait for input.
+    const stale = model.get("stale");
+    root.classList.toggle("lw-stale", stale);
+    tiles.title = stale ? "Not a result of the current settings (see the message below)" : "";
     root.dataset.running = String(model.get("running"));
     root.dataset.step = String(step);
     root.dataset.runId = String(model.get("run_id"));
+    root.dataset.stale = String(stale);
     root.classList.toggle("lw-running", model.get("running"));
   };
   life.watch(
-    "change:step change:status change:notice change:error change:steps_per_sec change:losses " +
-      "change:running change:run_id change:run_settings change:steps",
+    "change:step change:status change:notice change:error change:steps_per_sec change:compiling change:losses " +
+      "change:running change:run_id change:run_settings change:steps change:stale",
     update,
   );
   update();

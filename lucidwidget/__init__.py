@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 _LAZY = {
+    "data": ("lucidwidget.data", None),
     "load_model": ("lucidwidget.models", "load_model"),
     "models": ("lucidwidget.models", None),
     "objectives": ("lucidwidget.optvis.objectives", None),
@@ -23,7 +24,19 @@ _LAZY = {
     "render": ("lucidwidget.optvis.render", "render"),
     "Renderer": ("lucidwidget.optvis.render", "Renderer"),
     "LucidWidget": ("lucidwidget.widget", "LucidWidget"),
+    "attribution": ("lucidwidget.attribution", None),
+    "Explainer": ("lucidwidget.attribution", "Explainer"),
+    "attribute": ("lucidwidget.attribution", "attribute"),
+    "channel_attribution": ("lucidwidget.attribution", "channel_attribution"),
+    "spatial_attribution": ("lucidwidget.attribution", "spatial_attribution"),
+    "semantic_dictionary": ("lucidwidget.attribution", "semantic_dictionary"),
+    "neuron_groups": ("lucidwidget.attribution", "neuron_groups"),
+    "atlas": ("lucidwidget.atlas", None),
+    "Atlas": ("lucidwidget.widget", "Atlas"),
 }
+
+_WITHOUT_BACKEND = {"data"}
+"""Attributes that load without Keras: the bundled photos are NumPy arrays."""
 
 __all__ = sorted(_LAZY)
 
@@ -31,10 +44,11 @@ __all__ = sorted(_LAZY)
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'lucidwidget' has no attribute {name!r}")
-    from lucidwidget._tf_startup import import_backend
-
-    import_backend()
     module_name, attribute = _LAZY[name]
+    if name not in _WITHOUT_BACKEND:
+        from lucidwidget._tf_startup import import_backend
+
+        import_backend()
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value

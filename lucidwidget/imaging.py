@@ -380,6 +380,22 @@ def fit(image, size) -> np.ndarray:
     return np.ascontiguousarray(image[top:top + target_h, left:left + target_w], dtype=np.float32)
 
 
+def read_images(sources, channels=3) -> list[np.ndarray]:
+    """Images from paths, PIL images, bytes or arrays, each at its own size: a list of float32 HWC arrays.
+
+    Args:
+        sources: one source (see `read_image`), a list of them, or an array (N, H, W, C) / (H, W, C).
+        channels: 1 (grey) or 3 (RGB). Defaults to 3.
+    """
+    if isinstance(sources, np.ndarray) and sources.ndim == 4:
+        sources = list(sources)
+    elif not isinstance(sources, (list, tuple)):
+        sources = [sources]
+    if not sources:
+        raise ValueError("Expected at least one image. Received: images=[]")
+    return [read_image(source, channels) for source in sources]
+
+
 def load_images(sources, size=None, channels=3) -> np.ndarray:
     """Images from paths, PIL images, bytes or arrays as one float32 batch (N, height, width, channels).
 
@@ -390,15 +406,9 @@ def load_images(sources, size=None, channels=3) -> np.ndarray:
             Defaults to None (keep the images' own size; they must then all have one size).
         channels: 1 (grey) or 3 (RGB). Defaults to 3.
     """
-    if isinstance(sources, np.ndarray) and sources.ndim == 4:
-        sources = list(sources)
-    elif not isinstance(sources, (list, tuple)):
-        sources = [sources]
-    if not sources:
-        raise ValueError("Expected at least one image. Received: images=[]")
     if size is not None and not isinstance(size, (tuple, list)):
         size = (size, size)
-    images = [read_image(source, channels) for source in sources]
+    images = read_images(sources, channels)
     if size is not None:
         images = [fit(image, tuple(size)) for image in images]
     shapes = sorted({image.shape[:2] for image in images})

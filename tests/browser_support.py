@@ -1,9 +1,9 @@
 """A real JupyterLab server and Debian's chromium (driven by Playwright) for the browser tests.
 
 What works on a headless root machine is recorded in the project's browser-testing notes: JupyterLab
-needs `--allow-root`; isolated config/runtime/settings/workspaces directories keep the user's state
-out; a notification settings file removes the news toast; chromium is Debian's own (never
-`playwright install`), launched with a fresh profile and the flags below.
+needs `--allow-root`; isolated config/runtime/data/settings/workspaces directories keep the user's state
+out; a notification settings file removes the news toast (`lucidwidget lab` sets that default itself);
+chromium is Debian's own (never `playwright install`), launched with a fresh profile and the flags below.
 """
 
 from __future__ import annotations
@@ -62,36 +62,62 @@ def write_notebook(path, cells):
     nbformat.write(notebook, path)
 
 
+class LabServer:
+    """A running JupyterLab: its base URL (token in `TOKEN`) and the file its log goes to."""
+
+    def __init__(self, url, log):
+        self.url = url
+        self.log = log
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
 @contextlib.contextmanager
-def jupyter_lab(root):
-    """Runs JupyterLab on 127.0.0.1 serving `root`; yields its base URL (token in `TOKEN`)."""
+def jupyter_lab(root, *, through_lucidwidget=False):
+    """Runs JupyterLab on 127.0.0.1 serving `root`; yields a `LabServer`.
+
+    Config, runtime, data, settings and workspaces live in a fresh temporary folder, so nothing of the
+    user's Jupyter state leaks in or is written. `through_lucidwidget` starts it the way users do,
+    `lucidwidget lab --dir root` (which copies the shipped notebooks into `root` and sets JupyterLab's
+    defaults itself); otherwise the notification settings file below stands in for the user's choice.
+    """
     home = pathlib.Path(tempfile.mkdtemp(prefix="lucidwidget-lab-"))
-    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
+    if not through_lucidwidget:
+        settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True)
+        (settings / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
     port = free_port()
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    server_options = [
+        "--ip=127.0.0.1", "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={TOKEN}",
+        "--LabApp.expose_app_in_browser=True",
     ]
+    if through_lucidwidget:
+        command = [sys.executable, "-m", "lucidwidget", "lab", "--dir", str(root), "--no-browser",
+                   "--port", str(port), *server_options]
+    else:
+        command = [
+            sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", f"--ServerApp.root_dir={root}",
+            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *server_options,
+        ]
     log = open(home / "server.log", "wb")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_server(base_url, server, home / "server.log")
-        yield base_url
+        yield LabServer(base_url, home / "server.log")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -120,25 +146,61 @@ def _wait_for_server(base_url, server, log_path):
 
 
 @contextlib.contextmanager
-def chromium():
-    """A fresh-profile chromium context (1280x900); yields its first page."""
+def playwright():
+    """A Playwright session (sync API) to open chromium pages with (`fresh_page`)."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as session:
+        yield session
+
+
+@contextlib.contextmanager
+def fresh_page(session):
+    """A page in a new chromium with a fresh profile (no cache, storage or cookies), 1280x900."""
     profile = tempfile.mkdtemp(prefix="lucidwidget-chromium-")
     try:
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900},
-            )
-            try:
-                page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(PAGE_TIMEOUT_MS)
-                yield page
-            finally:
-                context.close()
+        context = session.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            yield page
+        finally:
+            context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def browser(session):
+    """One chromium (no profile of its own) whose `new_context()` gives fresh storage, cache and cookies,
+    cheaper than a new browser: for tests that open a page again and again."""
+    launched = session.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield launched
+    finally:
+        launched.close()
+
+
+@contextlib.contextmanager
+def new_context_page(launched):
+    """A page in a new context of `launched` (see `browser`), 1280x900."""
+    context = launched.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        yield page
+    finally:
+        context.close()
+
+
+@contextlib.contextmanager
+def chromium():
+    """A fresh-profile chromium page in a Playwright session of its own."""
+    with playwright() as session, fresh_page(session) as page:
+        yield page
 
 
 def open_notebook(page, base_url, name):
@@ -173,13 +235,16 @@ def open_and_run_notebook(page, base_url, name):
     run_all(page)
 
 
-# Records (page clock, ms) when the first widget appears in the page and when it first draws tiles.
+# Records (page clock, ms) when the first widget appears in the page and when it first draws tiles, and
+# every text its steps/s field shows, in order.
 FIRST_TILE_PROBE = """() => {
-    const times = { shown: null, tile: null };
+    const times = { shown: null, tile: null, speeds: [] };
     const look = () => {
         const root = document.querySelector(".lw-root");
         if (root && times.shown === null) times.shown = performance.now();
         if (root && Number(root.dataset.frames || 0) >= 1 && times.tile === null) times.tile = performance.now();
+        const speed = root && root.querySelector(".lw-speed").textContent;
+        if (speed && speed !== times.speeds[times.speeds.length - 1]) times.speeds.push(speed);
     };
     new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true });
     window.lucidFirstTile = times;
@@ -198,6 +263,11 @@ def run_all_until_first_tile(page) -> dict:
     page.wait_for_function("() => window.lucidFirstTile.tile !== null", polling="raf")
     times = page.evaluate("() => window.lucidFirstTile")
     return {name: (times[name] - sent) / 1000 for name in ("shown", "tile")}
+
+
+def speeds_shown(page) -> list:
+    """The texts the widget's steps/s field showed since `run_all_until_first_tile`, in order."""
+    return page.evaluate("() => window.lucidFirstTile.speeds")
 
 
 def close_notebook(page):

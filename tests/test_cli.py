@@ -12,6 +12,7 @@ import warnings
 import zipfile
 
 import h5py
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -53,6 +54,10 @@ def test_render_writes_a_tiled_sheet_and_a_gif(tiny_model_path, tmp_path, capsys
     captured = capsys.readouterr()
     assert "6/6" in captured.err and "done: 6 steps" in captured.err
     assert f"wrote {sheet}" in captured.out and f"wrote {gif}" in captured.out
+    progress = [line for line in captured.err.split("\r") if "/6  " in line]
+    assert progress[0].startswith("[........................] 0/6  compiling…")   # shown while it compiles
+    assert all("compiling…" in line for line in progress if " 1/6 " in line)   # step 1's time was the compile
+    assert progress[-1].splitlines()[0].endswith(" steps/s")
 
 
 def test_render_options_reach_the_engine(tiny_model_path, tmp_path, capsys):
@@ -226,9 +231,11 @@ def test_a_size_too_small_for_the_layer_says_the_smallest_before_rendering(tmp_p
 
 
 @pytest.fixture
-def exec_calls(monkeypatch):
+def exec_calls(monkeypatch, tmp_path):
+    """Records `lab`'s exec of JupyterLab instead of doing it; notebooks are signed in a temporary data dir."""
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
     calls = []
-    monkeypatch.setattr(cli.lab.os, "execv", lambda path, argv: calls.append((path, argv)))
+    monkeypatch.setattr(cli.lab.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
     return calls
 
 
@@ -252,7 +259,7 @@ def test_lab_copies_the_notebooks_once_and_execs_jupyterlab_on_the_quickstart(ex
     shipped = sorted(path.name for path in (REPO / "notebooks").glob("*.ipynb"))
     assert sorted(path.name for path in work.iterdir()) == shipped and "quickstart.ipynb" in shipped
     assert f"copied {len(shipped)} notebooks" in capsys.readouterr().out
-    (path, argv), = exec_calls
+    (path, argv, _), = exec_calls
     assert path == sys.executable and f"--ServerApp.root_dir={work}" in argv
     assert argv[-3:] == ["--port=9000", "--allow-root", "--ServerApp.token=abc"]
     edited = work / "quickstart.ipynb"
@@ -260,6 +267,35 @@ def test_lab_copies_the_notebooks_once_and_execs_jupyterlab_on_the_quickstart(ex
     assert cli.main(["lab", "--dry-run"]) == 0
     assert json.loads(edited.read_text()) == {"edited": True}          # a user's copy is never overwritten
     assert "jupyterlab" in capsys.readouterr().out and len(exec_calls) == 1
+
+
+def test_lab_trusts_its_copies_and_gives_jupyterlab_defaults_the_user_can_change(exec_calls, tmp_path,
+                                                                                  monkeypatch):
+    import jsonschema
+    import nbformat
+    from jupyter_core.paths import jupyter_data_dir
+    from jupyterlab.commands import get_app_dir
+    from nbformat.sign import NotebookNotary
+
+    work = tmp_path / "nb"
+    work.mkdir()
+    (work / "quickstart.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))    # the user's own copy
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path / "user-config"))
+    assert cli.main(["lab", "--dir", str(work)]) == 0
+    with NotebookNotary(data_dir=jupyter_data_dir()) as notary:                # where JupyterLab checks
+        trusted = {path.name: notary.check_signature(nbformat.read(path, as_version=4)) for path in work.iterdir()}
+    assert trusted.pop("quickstart.ipynb") is False                    # not ours to sign: left as it was
+    assert trusted and all(trusted.values())                            # every copy made now is trusted
+    (_, _, env), = exec_calls
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [str(tmp_path / "user-config"), str(cli.lab.LAB_CONFIG)]
+    # The defaults name settings the installed JupyterLab has, with values its schemas allow.
+    defaults = json.loads((cli.lab.LAB_CONFIG / "labconfig" / "default_setting_overrides.json").read_text())
+    assert defaults["@jupyterlab/apputils-extension:kernels-settings"] == {"commsOverSubshells": "disabled"}
+    assert defaults["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    for plugin, values in defaults.items():
+        package, name = plugin.split(":")
+        schema = json.loads((pathlib.Path(get_app_dir()) / "schemas" / package / f"{name}.json").read_text())
+        jsonschema.validate(values, schema)
 
 
 def test_lab_opens_another_notebook_by_name_or_path(exec_calls, tmp_path, capsys):
@@ -294,6 +330,7 @@ def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path)
     wheel, = (tmp_path / "dist").glob("lucidwidget-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "lucidwidget/notebooks/quickstart.ipynb" in names and "lucidwidget/static/widget.js" in names
+    assert {"lucidwidget/data/chelsea.jpg", "lucidwidget/data/ATTRIBUTION.md"} <= set(names)
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True)
@@ -303,11 +340,63 @@ def test_an_installed_wheel_ships_the_notebooks_and_lab_opens_its_copy(tmp_path)
         capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     module, notebooks = result.stdout.split()
     assert module.startswith(str(site)) and notebooks == str(site / "lucidwidget" / "notebooks")
+    env["JUPYTER_DATA_DIR"] = str(tmp_path / "jupyter-data")                # where the copies are signed
     result = subprocess.run([sys.executable, "-m", "lucidwidget", "lab", "--dry-run", "--port", "9000"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     work = tmp_path / cli.lab.WORK_DIR
     assert (work / "quickstart.ipynb").read_bytes() == (REPO / "notebooks" / "quickstart.ipynb").read_bytes()
     assert f"--ServerApp.root_dir={work}" in result.stdout and "--port=9000" in result.stdout
+    assert f"JUPYTER_CONFIG_PATH={site / 'lucidwidget' / 'cli' / 'jupyter_config'}" in result.stdout
+    assert "lucidwidget/cli/jupyter_config/labconfig/default_setting_overrides.json" in names
+    result = subprocess.run([sys.executable, "-c", "import lucidwidget.data as d; print(d.photo('coffee').shape)"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    assert result.stdout.strip() == "(300, 450, 3)"
+
+
+def test_render_from_photos_binds_image_style_and_start(tiny_model_path, tmp_path, capsys):
+    from lucidwidget import data, imaging
+
+    photo = tmp_path / "photo.png"
+    imaging.save_png(photo, data.photo("coffee", size=40))
+    sheet = tmp_path / "caricature.png"
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "caricature(conv2)", "--image", str(photo),
+                     "--size", "32", "--steps", "4", "--seed", "0", "-o", str(sheet)]) == 0
+    assert Image.open(sheet).size == (32, 32)
+    assert "rendering caricature conv2 at 32x32" in capsys.readouterr().err
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "style(conv1, conv2) + 10*content(conv3)",
+                     "--image", "chelsea", "--style-image", str(photo), "--size", "32", "--steps", "4", "--quiet",
+                     "-o", str(tmp_path / "style.png")]) == 0
+    dream = tmp_path / "dream.png"
+    assert cli.main(["render", "--model", tiny_model_path, "--objective", "deepdream(conv2)", "--init-image", "chelsea",
+                     "--size", "32", "--steps", "1", "--lr", "1e-4", "--transforms", "none", "--quiet",
+                     "-o", str(dream)]) == 0
+    rendered = imaging.read_image(str(dream))
+    assert np.abs(rendered - data.photo("chelsea", size=32)).mean() < 0.02     # it started from the photo
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--objective", "caricature(conv2)"],
+     "compares with a photo: give it with --image PATH (a file, or a bundled photo: astronaut, chelsea or coffee). "
+     "Received: image=None"),
+    (["--objective", "style(conv1)", "--image", "chelsea"], "compares with a style image: give it with --style-image"),
+    (["--objective", "conv2:3", "--image", "chelsea"],
+     "--image is given, but the objective 'conv2:3' does not compare with it (caricature(layer) and content(layer) "
+     "do); to start from the photo, use --init-image. Received: image='chelsea'"),
+    (["--objective", "caricature(conv2)", "--image", "chelsa"],
+     "No image file at 'chelsa' for --image: give a PNG, JPEG, WebP, GIF or BMP file, or a bundled photo"),
+    (["--objective", "conv2:3", "--init-image", "NOTES"], "Could not read"),
+    (["--objective", "style(conv1)", "--style-image", "NOTES"], "Received: style_image="),
+])
+def test_image_options_are_checked_before_any_work(options, message, tiny_model_path, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    options = [str(notes) if option == "NOTES" else option for option in options]
+    sheet = tmp_path / "x.png"
+    assert cli.main(["render", "--model", tiny_model_path, "--steps", "2", "--size", "32", "-o", str(sheet),
+                     *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not sheet.exists()
 
 
 

@@ -4,6 +4,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import pytest
 from keras import ops
 
 from conftest import functional_bn_residual, sequential_relu
+import lucidwidget.models
 from lucidwidget import backend
 from lucidwidget.models import FeatureTap, LayerInfo, find_layer, list_models, load_model, visualizable_layers
 from lucidwidget.models.zoo import HED_MEAN_BGR, _hed_weights_path
@@ -247,8 +249,10 @@ def test_find_layer_unknown_name_suggests_close_matches(nested_model):
         find_layer(nested_model, "iner_conv")
     with pytest.raises(ValueError, match="No layer 'inner/top_conv'"):
         find_layer(nested_model, "inner/top_conv")
-    with pytest.raises(ValueError, match="No layer 'iner_conv'"):
+    with pytest.raises(ValueError, match="No layer 'iner_conv'") as info:
         FeatureTap(nested_model, ["iner_conv"])
+    pointer = re.search(r"`lucidwidget\.models\.(\w+)\(model\)` lists the layers", str(info.value))
+    assert "inner_conv" in [layer.name for layer in getattr(lucidwidget.models, pointer.group(1))(nested_model)]
 
 
 def test_visualizable_layers(seq_model, resnet_model, classifier_model, subclassed_model):

@@ -87,10 +87,12 @@ def test_constructor_rejects_bad_arguments(seq_model):
 
 def test_run_streams_png_frames_then_finishes(make_widget):
     widget = make_widget(tiles=4, steps=48)
-    frames = []
+    frames, compiling = [], []
     widget.observe(lambda change: frames.append(change["new"]), names="frame")
+    widget.observe(lambda change: compiling.append(change["new"]), names="compiling")
     widget.run()
     widget.wait(TIMEOUT)
+    assert compiling == [True, False]                                  # "compiling…", then a measured rate
     assert len(frames) >= 2 and len(set(frames)) == len(frames)      # every frame is new
     assert all(png_size(frame) == (66, 66) for frame in frames)        # 2 x 2 tiles of 32 px, 2 px apart
     assert Image.open(io.BytesIO(widget.frame)).mode == "RGBA"
@@ -119,10 +121,12 @@ def test_invalid_settings_show_an_error_and_the_widget_recovers(make_widget):
     widget.run()
     widget.wait(TIMEOUT)
     good = widget.frame
+    assert not widget.stale
     widget.channel = 50
     widget.wait(TIMEOUT)
     assert widget.error == "Expected a channel in [0, 11] for layer 'conv3'. Received: channel=50"
-    assert widget.status.startswith("Error") and not widget.running and widget.frame == good
+    assert widget.status == "Error in conv3:50" and not widget.running and widget.frame == good
+    assert widget.stale                                                # the tiles shown are the last good ones
     widget.learning_rate = -1.0                                        # rejected by the engine itself
     widget.channel = 3
     widget.wait(TIMEOUT)
@@ -130,6 +134,43 @@ def test_invalid_settings_show_an_error_and_the_widget_recovers(make_widget):
     widget.learning_rate = 0.05
     widget.wait(TIMEOUT)
     assert widget.error == "" and widget.run_settings["channel"] == 3 and widget.frame != good
+    assert not widget.stale
+
+
+def test_an_empty_expression_box_is_a_prompt_not_an_error(make_widget):
+    widget = make_widget()
+    widget.run()
+    widget.wait(TIMEOUT)
+    widget.objective = "expression"                                    # picked from the menu: the box is empty
+    widget.wait(TIMEOUT)
+    assert widget.error == "" and widget.status == "Type an objective expression in the box and press Enter."
+    assert widget.stale and not widget.running
+    widget.expression = "conv3:2"
+    widget.wait(TIMEOUT)
+    assert widget.status == "Done: conv3:2 · 24 steps" and not widget.stale
+    widget.expression = "   "
+    assert settings_lib.label(widget.settings) == "expression"          # never an empty caption
+
+
+def test_a_stopped_render_joins_the_history_marked_stopped(make_widget):
+    widget = make_widget(steps=LONG_STEPS)
+    widget.run()
+    wait_for(lambda: rendering(widget))
+    widget.stop()
+    widget.channel = 4                                                 # a new render starts at once
+    wait_for(lambda: rendering(widget, channel=4))
+    stopped, = widget.history
+    assert stopped["stopped"] and 0 < stopped["step"] < LONG_STEPS and stopped["settings"]["channel"] == 0
+    widget.stop()
+    widget.wait(TIMEOUT)
+    assert [(entry["label"], entry["stopped"]) for entry in widget.history] == [("conv3:4", True), ("conv3:0", True)]
+    widget.steps = 24                                                  # completes
+    widget.wait(TIMEOUT)
+    assert widget.history[0]["stopped"] is False and widget.history[0]["step"] == 24
+    done = widget.history[0]
+    again = types.SimpleNamespace(run_id=99, label=done["label"], settings=done["settings"], step=5)
+    widget._worker._remember(again, widget.images, complete=False)   # the same settings, stopped at step 5
+    assert widget.history[0] == done, "a stopped render never replaces a completed one of the same settings"
 
 
 def test_one_worker_thread_run_stop_close(make_widget):
@@ -157,6 +198,8 @@ def test_channel_change_restarts_and_reuses_the_compiled_step(make_widget):
     widget.run()
     wait_for(lambda: rendering(widget, channel=0))
     traces = widget.renderer.trace_count
+    compiling = []
+    widget.observe(lambda change: compiling.append(change["new"]), names="compiling")
     widget.channel = 7
     wait_for(lambda: rendering(widget, channel=7))
     widget.learning_rate = 0.02
@@ -164,7 +207,7 @@ def test_channel_change_restarts_and_reuses_the_compiled_step(make_widget):
     widget.rotate = 5.0
     widget.negative = True
     wait_for(lambda: rendering(widget, learning_rate=0.02, rotate=5.0, negative=True, use_jitter=False))
-    assert widget.renderer.trace_count == traces
+    assert widget.renderer.trace_count == traces and True not in compiling   # never shown as compiling
     assert widget.status.startswith("-conv3:7")
     assert worker_threads() == [widget.worker_thread]
 

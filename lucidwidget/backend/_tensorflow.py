@@ -1,5 +1,5 @@
 """TensorFlow: `tf.function` around a `tf.while_loop` that captures the variables and updates them in
-place, `tf.GradientTape`, concrete-function shapes."""
+place, `tf.function` for one compiled call, `tf.GradientTape`, concrete-function shapes."""
 
 import keras
 import tensorflow as tf
@@ -10,18 +10,19 @@ def _resource(variable):
     return variable.value if isinstance(variable, keras.Variable) else variable
 
 
-def value_and_grad(fn, wrt, state=()):
+def value_and_grad(fn, wrt, state=(), has_aux=False):
     """`g(*args) -> (value, grads)`: `fn(*args)` and its gradient with respect to the variables `wrt`.
 
-    `state` lists other variables `fn` may update; TensorFlow updates them in place.
+    `state` lists other variables `fn` may update; TensorFlow updates them in place. With `has_aux`,
+    `fn` returns `(value, aux)` and `g` returns `((value, aux), grads)`.
     """
     wrt = [_resource(v) for v in wrt]
 
     def wrapped(*args):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(wrt)
-            value = fn(*args)
-        return value, tape.gradient(value, wrt)
+            outputs = fn(*args)
+        return outputs, tape.gradient(outputs[0] if has_aux else outputs, wrt)
 
     return wrapped
 
@@ -49,9 +50,32 @@ def compile_loop(step, variables, max_count, jit_compile=False):
     return loop
 
 
+def compile(fn, state=(), jit_compile=False):
+    """`compiled(*args)`: `fn(*args)` as one `tf.function`; the graph captures the variables it reads
+    (`state` needs no special treatment here). A call with arguments of new shapes traces again;
+    `compiled.traces` counts traces."""
+
+    def traced(*args):
+        compiled.traces += 1
+        return fn(*args)
+
+    function = tf.function(traced, jit_compile=jit_compile)
+
+    def compiled(*args):
+        return function(*args)
+
+    compiled.traces = 0
+    return compiled
+
+
 def eval_shape(fn, *specs):
     """Output shapes of `fn` on inputs of `specs` ((shape, dtype) pairs), without running it."""
     concrete = tf.function(fn, autograph=False).get_concrete_function(
         *[tf.TensorSpec(shape, dtype) for shape, dtype in specs]
     )
     return tf.nest.map_structure(lambda t: tuple(t.shape), concrete.structured_outputs)
+
+
+def on_accelerator():
+    """Whether TensorFlow sees a GPU or TPU."""
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))

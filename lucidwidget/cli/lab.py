@@ -1,4 +1,10 @@
-"""`lucidwidget lab`: copy the notebooks into a working folder and open JupyterLab on the quickstart."""
+"""`lucidwidget lab`: copy the notebooks into a working folder and open JupyterLab on the quickstart.
+
+The copies are signed as trusted (what `jupyter trust` does: they are this package's own notebooks), and
+JupyterLab gets two defaults of its settings from `LAB_CONFIG`: no prompt about Jupyter news, and comm
+messages on the kernel's main shell rather than on subshells. Defaults only: what the user picks in
+JupyterLab's Settings editor still wins, and nothing is written into their settings.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,15 @@ WORK_DIR = "lucidwidget-notebooks"
 QUICKSTART = "quickstart.ipynb"
 
 _PACKAGE = Path(__file__).resolve().parents[1]
+
+LAB_CONFIG = _PACKAGE / "cli" / "jupyter_config"
+"""A Jupyter config directory whose `labconfig/default_setting_overrides.json` changes two defaults of
+JupyterLab's settings (JupyterLab reads that file in every directory of the Jupyter config path):
+- "Fetch official Jupyter news": Never, instead of a toast asking about it on first start;
+- "Kernel Comms over subshells": Disabled. With it, comm handlers of every widget run on a subshell
+  thread while a cell runs, and ipykernel 7.4 can send a reloaded page's messages to a subshell that no
+  longer exists (`lucidwidget.widget.sync`). LucidWidget works either way; it renders on its own thread,
+  so it gains nothing from subshells, and the notebooks' other widgets keep the kernel's usual model."""
 
 OFFLINE_LAB_OPTIONS = [
     "--LabApp.news_url=None",
@@ -73,6 +88,30 @@ def lab_command(notebook, port=None, browser=True, extra=(), as_root=None) -> li
     return argv + list(extra)
 
 
+def lab_environment(environ=None) -> dict:
+    """The environment JupyterLab runs in: `environ` (default: this process's) with `LAB_CONFIG` added
+    last to `JUPYTER_CONFIG_PATH`, so the user's own entries there keep precedence."""
+    environ = dict(os.environ if environ is None else environ)
+    paths = [path for path in environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if path]
+    environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join([*paths, str(LAB_CONFIG)])
+    return environ
+
+
+def trust(notebooks):
+    """Signs notebooks as trusted in the user's Jupyter data directory, as `jupyter trust` does, so that
+    JupyterLab shows their outputs without asking and logs no "is not trusted"."""
+    import nbformat
+    from jupyter_core.paths import jupyter_data_dir
+    from nbformat.sign import NotebookNotary
+
+    # The data dir is given so that the notary does not start a JupyterApp (and its logging) to find it.
+    data_dir = Path(jupyter_data_dir())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with NotebookNotary(data_dir=str(data_dir)) as notary:
+        for path in notebooks:
+            notary.sign(nbformat.read(path, as_version=nbformat.NO_CONVERT))
+
+
 def has_jupyterlab() -> bool:
     return importlib.util.find_spec("jupyterlab") is not None
 
@@ -85,6 +124,7 @@ def lab_notebook(args) -> Path:
     source = shipped_notebooks()
     copied = copy_notebooks(source, args.dir)
     if copied:
+        trust(copied)
         print(f"copied {len(copied)} notebooks into {args.dir}")
     name = args.notebook or QUICKSTART
     notebook = Path(args.dir) / name
@@ -96,17 +136,18 @@ def lab_notebook(args) -> Path:
 
 
 def run(args):
-    """Replaces this process with JupyterLab on the chosen notebook."""
+    """Replaces this process with JupyterLab on the chosen notebook (in `lab_environment()`)."""
     if not has_jupyterlab():
         raise ValueError(f"JupyterLab is not installed for this Python; reinstall lucidwidget (pip install "
                          f"lucidwidget), which depends on it. Received: python={sys.executable!r}")
     notebook = lab_notebook(args)
     argv = lab_command(notebook, args.port, browser=not args.no_browser, extra=args.jupyter_args)
+    environ = lab_environment()
     if args.dry_run:
-        print(shlex.join(argv))
+        print(f"JUPYTER_CONFIG_PATH={shlex.quote(environ['JUPYTER_CONFIG_PATH'])} {shlex.join(argv)}")
         return
     sys.stdout.flush()
-    os.execv(argv[0], argv)
+    os.execve(argv[0], argv, environ)
 
 
 def add_parser(commands):
@@ -115,8 +156,10 @@ def add_parser(commands):
         "lab", help="open JupyterLab on the quickstart notebook",
         allow_abbrev=False,
         description=(f"Copy the notebooks into a working folder (./{WORK_DIR} by default; files already "
-                     f"there are kept) and open JupyterLab on {QUICKSTART} there. Arguments not listed "
-                     "below go to Jupyter, e.g. --ServerApp.ip=0.0.0.0. As root, --allow-root is added."),
+                     f"there are kept; copies are marked trusted) and open JupyterLab on {QUICKSTART} there, "
+                     "without the news prompt and with widget messages on the kernel's main shell (defaults "
+                     "that JupyterLab's Settings editor can change). Arguments not listed below go to "
+                     "Jupyter, e.g. --ServerApp.ip=0.0.0.0. As root, --allow-root is added."),
     )
     lab.add_argument("--notebook", default=None, metavar="NAME_OR_PATH",
                      help=f"open this notebook file, or this notebook of the working folder (default: {QUICKSTART})")

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from lucidwidget import imaging
+from lucidwidget import data, imaging
 from lucidwidget.cli import common
 
 GIF_FRAMES = 32
@@ -30,16 +30,22 @@ class ProgressLine:
         self._steps, self._last, self._width = logs["steps"], 0.0, 0
         height, width = logs["size"]
         self.stream.write(f"rendering {logs['objective']} at {height}x{width}, batch {logs['batch']}\n")
+        if logs["compiling"]:
+            self._draw(0, "compiling…")
 
     def on_step_end(self, step, logs):
         now = time.monotonic()
         if step < self._steps and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
+        rate = logs["steps_per_sec"]           # None while the steps' time was mostly the compile's
+        speed = "compiling…" if rate is None else f"{rate:.1f} steps/s"
+        self._draw(step, f"objective {logs['objective']:.4g}  {speed}")
+
+    def _draw(self, step, text):
         filled = PROGRESS_WIDTH * step // self._steps
         bar = "=" * filled + "." * (PROGRESS_WIDTH - filled)
-        line = (f"[{bar}] {step}/{self._steps}  objective {logs['objective']:.4g}  "
-                f"{logs['steps_per_sec']:.1f} steps/s")
+        line = f"[{bar}] {step}/{self._steps}  {text}"
         self.stream.write("\r" + line.ljust(self._width))
         self._width = len(line)
         self.stream.flush()
@@ -84,6 +90,30 @@ def _objective(args, objective, renderer):
     return objective
 
 
+IMAGE_OPTIONS = {"image": "--image", "style": "--style-image"}
+"""The caller's images an objective may compare with (`objectives.reference` slots) and their options."""
+
+
+def _bind_images(args, objective, images):
+    """The objective with --image and --style-image bound to its slots; a slot without its option, or an
+    option no slot uses, is an error (an unused photo is a mistake worth a sentence)."""
+    slots = {reference.slot for reference in objective.references if reference.images is None}
+    for slot, option in IMAGE_OPTIONS.items():
+        if slot in slots and images[slot] is None:
+            what = "a style image" if slot == "style" else "a photo"
+            raise ValueError(f"The objective {args.objective!r} compares with {what}: give it with {option} PATH (a file, "
+                             f"or a bundled photo: {common.either(sorted(data.PHOTOS))}). "
+                             f"Received: {option[2:].replace('-', '_')}=None")
+    for slot, option in IMAGE_OPTIONS.items():
+        name = option[2:].replace("-", "_")
+        if images[slot] is not None and slot not in slots:
+            uses = "style() does" if slot == "style" else "caricature(layer) and content(layer) do"
+            hint = "; to start from the photo, use --init-image" if slot == "image" else ""
+            raise ValueError(f"{option} is given, but the objective {args.objective!r} does not compare with it "
+                             f"({uses}){hint}. Received: {name}={getattr(args, name)!r}")
+    return objective.with_images(**{slot: image for slot, image in images.items() if image is not None})
+
+
 def run(args):
     """Checks every argument, optimises, then writes the contact sheet (and the GIF)."""
     common.check_output(args.output, "--output")
@@ -91,6 +121,9 @@ def run(args):
         common.check_output(args.gif, "--gif", {".gif": "GIF"})
         if os.path.abspath(args.gif) == os.path.abspath(args.output):
             raise ValueError(f"--gif and --output name the same file. Received: gif={args.gif!r}")
+    images = {"image": common.image_option(args.image, "--image"),
+              "style": common.image_option(args.style_image, "--style-image")}
+    start = common.image_option(args.init_image, "--init-image")
     common.import_backend()
     import functools
 
@@ -105,7 +138,7 @@ def run(args):
     if args.lr is not None:
         optimizers.check_learning_rate(args.lr)
     renderer = Renderer(common.load_model(args.model), preprocess=args.preprocess)
-    objective = _objective(args, renderer.objective(args.objective), renderer)
+    objective = _bind_images(args, _objective(args, renderer.objective(args.objective), renderer), images)
     factory = None
     if args.param != "fft" or args.no_decorrelate:
         factory = functools.partial(param.image, fft=args.param == "fft", decorrelate=not args.no_decorrelate)
@@ -126,6 +159,7 @@ def run(args):
         callbacks=[] if args.quiet else [ProgressLine()],
         normalize_gradients=args.normalize_gradients,
         octaves=args.octaves,
+        init_images=start,
         schedule=args.schedule,
     )
     images = result[-1] if thresholds else result
@@ -176,6 +210,15 @@ def add_parser(commands):
                         help="layer for --diversity (default: the deepest layer the objective reads)")
     render.add_argument("--octaves", type=common.positive_int, default=None, metavar="N",
                         help="optimise in N stages of growing size")
+    photos = ", ".join(sorted(data.PHOTOS))
+    render.add_argument("--image", default=None, metavar="PATH",
+                        help="the photo that caricature(layer) and content(layer) compare with: an image file or a "
+                             f"bundled photo ({photos}); scaled to cover --size and centre-cropped")
+    render.add_argument("--style-image", default=None, metavar="PATH",
+                        help="the image whose style style() matches (an image file or a bundled photo)")
+    render.add_argument("--init-image", default=None, metavar="PATH",
+                        help="start from this image instead of noise, e.g. deep dream from a photo: "
+                             '--objective "deepdream(block4_conv3)" --init-image chelsea --steps 64')
     render.add_argument("-o", "--output", default="sheet.png",
                         help=f"contact sheet to write; the extension ({', '.join(imaging.FORMATS)}) picks "
                              "the format" + default)

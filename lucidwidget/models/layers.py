@@ -133,7 +133,7 @@ def resolve_layer(model, name):
     hint = f"Did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
     raise ValueError(
         f"No layer {name!r} in model {model.name!r}. {hint}"
-        f"See `visualizable_layers(model)` for the layers to visualise. Received: name={name!r}"
+        f"`lucidwidget.models.visualizable_layers(model)` lists the layers to visualise. Received: name={name!r}"
     )
 
 

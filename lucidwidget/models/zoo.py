@@ -207,7 +207,8 @@ def load_model(name, *, weights="imagenet", **kwargs):
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
     if not isinstance(name, str):
-        raise TypeError(f"Expected a model name or file path (string); see list_models(). Received: name={name!r}")
+        raise TypeError(f"Expected a model name or file path (string); see lucidwidget.models.list_models(). "
+                        f"Received: name={name!r}")
     if name.lower().endswith(MODEL_FILE_SUFFIXES) or os.path.exists(name):
         return _load_file(name, kwargs)
     if _canonical(name) == _canonical(HED_MODEL):

@@ -48,11 +48,15 @@ class Knobbed:
 
 
 
-def split_knobs(knobs, parts) -> list[tuple]:
-    """Splits a flat knob sequence into consecutive slices, one per `Knobbed` part, in order."""
+def split(values, counts) -> list[tuple]:
+    """Splits a flat sequence into consecutive slices of the given lengths, in order."""
     slices, start = [], 0
-    for part in parts:
-        count = len(part.knobs)
-        slices.append(tuple(knobs[start:start + count]))
+    for count in counts:
+        slices.append(tuple(values[start:start + count]))
         start += count
     return slices
+
+
+def split_knobs(knobs, parts) -> list[tuple]:
+    """Splits a flat knob sequence into consecutive slices, one per `Knobbed` part, in order."""
+    return split(knobs, [len(part.knobs) for part in parts])

@@ -21,11 +21,12 @@ import warnings
 import numpy as np
 from keras import ops
 
-from lucidwidget import checks
+from lucidwidget import checks, imaging
 from lucidwidget.models import FeatureTap, load_model, preprocessing, visualizable_layers
 from lucidwidget.models.inputs import ImageInput, check_input_values, find_image_input, infer_fixed_size
 from lucidwidget.models.layers import graph_of
 from lucidwidget.optvis import objectives as objectives_lib
+from lucidwidget.optvis.objectives import reference as reference_lib
 from lucidwidget.optvis import optimizers as optimizers_lib
 from lucidwidget.optvis import param as param_lib
 from lucidwidget.optvis import schedules
@@ -65,6 +66,16 @@ def _image_size(size, default):
         return (checks.whole(size[0], "size", 1), checks.whole(size[1], "size", 1))
     side = checks.whole(size, "size", 1)
     return (side, side)
+
+
+def _start_images(images, size, channels):
+    """`init_images` for a grey or RGB model: photos (paths, PIL images, bytes, lists of them) and arrays
+    with the model's channel count, fitted to `size` (scaled to cover it, centre-cropped); other arrays
+    (an alpha parameterisation's RGBA) as they are."""
+    shape = getattr(images, "shape", None)
+    if channels not in (1, 3) or (shape is not None and shape[-1] != channels):
+        return images
+    return imaging.load_images(np.asarray(images) if shape is not None else images, size=size, channels=channels)
 
 
 def _resize(images, size):
@@ -187,11 +198,21 @@ class Renderer:
         """Asks the running `render` to stop after its current chunk; safe from any thread."""
         self._cancel.set()
 
-    def evaluate(self, objective, images):
+    def evaluate(self, objective, images, *, per_item=False):
         """The objective's value on given images in [0, 1], without transforms.
 
-        Useful to compare a visualisation with a photo, or a render with noise. `images` is a batch, or
-        one image, with the model's channel count (and its size, for a fixed-size model).
+        Useful to compare a visualisation with a photo, or a render with noise.
+
+        Args:
+            objective: an `Objective`, `"layer:channel"` or an expression.
+            images: a batch, or one image, with the model's channel count (and its size, for a
+                fixed-size model).
+            per_item: return each image's own score (`Objective.per_item`) instead of the
+                objective's value, e.g. each unit's value after a render with one unit per batch
+                item. Defaults to False.
+
+        Returns:
+            A float, or a float32 array with one value per image when `per_item`.
         """
         objective = self.objective(objective)
         images = np.asarray(images, dtype=np.float32)
@@ -205,9 +226,26 @@ class Renderer:
                 f"Received: images.shape={tuple(images.shape)}"
             )
         tap = self._tap(frozenset(objective.layers))
+        objective.validate(tap.output_shapes(*images.shape[1:3]), images.shape[0])
+        references = self._reference_values(objective, tuple(images.shape[1:3]))
         images = ops.convert_to_tensor(images)
         model_input = fit_to_model(images, self.preprocess)
-        return float(ops.convert_to_numpy(objective(Activations(tap.read(model_input), model_input, images))))
+        T = Activations(tap.read(model_input), model_input, images)
+        if per_item:
+            return ops.convert_to_numpy(objective.per_item(T)).astype(np.float32)
+        knobs = [ops.convert_to_tensor(k) for k in objective.knobs]
+        return float(ops.convert_to_numpy(objective.fn(T, *knobs, *references)))
+
+    def _reference_values(self, objective, size):
+        """The values of the objective's references at `size` (see `objectives.reference`): its photos
+        through this renderer's taps, with its preprocessing and pre-activation setting."""
+        if not objective.references:
+            return []
+
+        def activations(images, layers):
+            return self._tap(frozenset(layers))(fit_to_model(ops.convert_to_tensor(images), self.preprocess))
+
+        return reference_lib.resolve(objective, size, self.channels, activations)
 
     def _check_channels(self, channels, name):
         if channels != self.channels:
@@ -222,7 +260,7 @@ class Renderer:
         return self._taps[layers]
 
     def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients, redirect,
-              schedule=None):
+              schedule=None, item_seeds=False):
         key = (
             objective.signature,
             tuple(t.signature for t in transforms),
@@ -233,6 +271,7 @@ class Renderer:
             bool(normalize_gradients),
             redirect,
             schedule,
+            item_seeds,
         )
         plan = self._plans.get(key)
         if plan is None:
@@ -249,6 +288,7 @@ class Renderer:
                 normalize_gradients=normalize_gradients,
                 redirect=redirect,
                 jit_compile=self.jit_compile,
+                item_seeds=item_seeds,
             )
             self._plans[key] = plan
         return plan
@@ -302,7 +342,11 @@ class Renderer:
             batch: images optimised together. Defaults to 1.
             steps: optimizer steps. Defaults to the largest of `thresholds` when they are given, else
                 `DEFAULT_STEPS` (256).
-            seed: makes the run deterministic. Defaults to None (a fresh random start).
+            seed: makes the run deterministic. A list of one seed per batch item seeds each item on its
+                own: its random start and its random transforms each step are those of a batch of one
+                rendered with that seed, so with objectives that treat items independently (such as
+                `objectives.channel(layer, [c0, c1, ...])`) each image matches its batch-of-one render
+                up to float rounding, whatever batch it shares. Defaults to None (a fresh random start).
             param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)` (plus
                 `channels=` for a model whose images are not RGB), e.g.
                 `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum,
@@ -315,15 +359,21 @@ class Renderer:
                 one array per threshold and `steps` defaults to the largest. Defaults to None.
             callbacks: objects with any of `on_render_begin(logs)`, `on_step_end(step, logs)`,
                 `on_frame(step, images)` (needs a `frame_interval` attribute, in seconds) and
-                `on_render_end(logs)`. The end's `logs["warning"]` is a sentence when the objective
-                never moved (a dead unit; the image stays the random start), else None;
-                `lucidwidget.render` raises it as a `StillObjectiveWarning`.
+                `on_render_end(logs)`. Begin logs: `steps`, `batch`, `size`, `objective` and
+                `compiling` (True when the first steps compile the loop: a structure or size this
+                Renderer has not run yet; on PyTorch, its first run). Step logs: `objective` and
+                `steps_per_sec`, the rate of the compiled call the step ran in, or None for a call that
+                also compiled the loop (its time is mostly the compile's). The end's `logs["warning"]`
+                is a sentence when the objective never moved (a dead unit; the image stays the random
+                start), else None; `lucidwidget.render` raises it as a `StillObjectiveWarning`.
             normalize_gradients: divide gradients by their standard deviation. Defaults to False.
             redirect_relu_steps: use Lucid's redirected ReLU gradient for this many first steps, to
                 wake up dead units. Defaults to 0.
             octaves: optimise in this many stages of growing size (each 1.4x the last), each
                 starting from the previous result. Defaults to None (one stage).
-            init_images: images in [0, 1] to start from instead of noise (keras-vis's seed image).
+            init_images: images to start from instead of noise (keras-vis's seed image; deep dream
+                from a photo): anything `imaging.load_images` reads (paths, PIL images, bytes, arrays
+                in [0, 1]), scaled to cover the render's size and centre-cropped. Defaults to None.
             schedule: `"fast"` makes the first steps larger, decaying to the optimizer's own, with a
                 steeper default spectrum (a good, clean image in fewer steps; the widget's default).
                 Defaults to None (constant steps).
@@ -360,6 +410,9 @@ class Renderer:
         redirect_relu_steps = checks.whole(redirect_relu_steps, "redirect_relu_steps", 0)
         if learning_rate is not None:
             learning_rate = optimizers_lib.check_learning_rate(learning_rate)
+        item_seeds = param_lib.is_seed_list(seed)
+        if item_seeds:
+            seed = param_lib.check_item_seeds(seed, batch)
         final_size = self._final_size(size)
         transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
         if factory is None:
@@ -369,26 +422,35 @@ class Renderer:
         tap = self._tap(frozenset(objective.layers))
         shapes = tap.output_shapes(*stages[0][0])
         objective.validate(shapes, batch)
+        knobs = [ops.convert_to_tensor(k) for k in objective.knobs]
+        references = {stages[0][0]: self._reference_values(objective, stages[0][0])}
+        if init_images is not None:
+            init_images = _start_images(init_images, final_size, self.channels)
 
         watch = _StillWatch()
         callbacks = [watch, *callbacks]
         run = RunSettings(
-            objective_knobs=[ops.convert_to_tensor(k) for k in objective.knobs],
+            objective_knobs=knobs,
             transform_knobs=[ops.convert_to_tensor(k) for t in transforms for k in t.knobs],
             redirect_until=ops.convert_to_tensor(redirect_relu_steps, dtype="int32"),
             thresholds=thresholds,
             callbacks=callbacks,
             frame_callbacks=[c for c in callbacks if getattr(c, "frame_interval", None) is not None],
         )
+        plans = [self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
+                            redirect=redirect_relu_steps > 0, schedule=schedule, item_seeds=item_seeds)
+                 for stage_size, _ in stages]
         _call(callbacks, "on_render_begin", {
             "steps": steps, "batch": batch, "size": final_size, "objective": objective.description,
+            "compiling": plans[0].traces == 0,
         })
 
         started = time.perf_counter()
         kept, images, done, value, cancelled = [], init_images, 0, float("nan"), False
-        for stage_size, stage_steps in stages:
-            plan = self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
-                              redirect=redirect_relu_steps > 0, schedule=schedule)
+        for plan, (stage_size, stage_steps) in zip(plans, stages):
+            if stage_size not in references:
+                references[stage_size] = self._reference_values(objective, stage_size)
+            run.objective_knobs = [*knobs, *references[stage_size]]
             plan.param.reset(seed)
             plan.seed(seed if seed is not None else int(np.random.default_rng().integers(2**31)))
             plan.optimizer.reset()
@@ -444,9 +506,10 @@ class Renderer:
                 return step, value, True, kept, image
             due_in = min(next_frame.values()) - time.monotonic() if next_frame else None
             count = run.chunk_length(step, end, seconds_per_step, due_in)
-            began = time.perf_counter()
+            traces, began = plan.traces, time.perf_counter()
             values = plan.run(count, step, run)
             elapsed = time.perf_counter() - began
+            compiled = plan.traces > traces
             if seconds_per_step is not None or step > 0:
                 seconds_per_step = elapsed / count
             bad = np.flatnonzero(~np.isfinite(values))
@@ -457,7 +520,8 @@ class Renderer:
                     f"probably too high for this objective; try a smaller one. "
                     f"Received: learning_rate={plan.optimizer.learning_rate:g}"
                 )
-            steps_per_sec = count / elapsed if elapsed > 0 else float("inf")
+            # A chunk that compiled the loop took the compile's time, not the steps': no rate for it.
+            steps_per_sec = None if compiled else count / elapsed if elapsed > 0 else float("inf")
             for offset, value in enumerate(values.tolist(), start=1):
                 _call(run.callbacks, "on_step_end", step + offset,
                       {"objective": value, "steps_per_sec": steps_per_sec})

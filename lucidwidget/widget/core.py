@@ -2,9 +2,10 @@
 
 Every control is a synced trait, so `w.channel = 7` moves the slider and the slider sets `w.channel`.
 A change to any setting (see `settings.SETTING_NAMES`) asks the widget's single worker thread for a new
-render; the observers on the kernel's main thread only record the request, so the kernel stays free
-while the tiles update. Output traits (`frame`, `step`, `status`, `error`, `history`, ...) are written by
-the worker thread alone, one comm message per update.
+render; the observers only record the request, so the kernel stays free while the tiles update. Output
+traits (`frame`, `step`, `status`, `error`, `history`, ...) are written by the worker thread alone, one
+comm message per update. Observers run on whichever thread handles the page's messages (a kernel
+subshell's, with JupyterLab's comms over subshells); `sync.ThreadSafeWidget` keeps every sync whole.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import pathlib
 import random
 import re
 
-import anywidget
 import traitlets
 
 from lucidwidget import imaging
 from lucidwidget.optvis import transform
 from lucidwidget.widget import settings as settings_lib
+from lucidwidget.widget.sync import ThreadSafeWidget
 from lucidwidget.widget.worker import RenderWorker
 
 _PACKAGE = pathlib.Path(__file__).resolve().parents[1]
@@ -54,8 +55,8 @@ MAX_SEED = 2**31 - 1
 """Reset draws seeds in [0, MAX_SEED], the range of the seed entry (a 32-bit signed integer)."""
 
 OUTPUT_NAMES = (
-    "layers", "frame", "step", "running", "status", "error", "losses", "steps_per_sec", "run_id",
-    "run_settings", "history", "notice",
+    "layers", "frame", "step", "running", "status", "error", "losses", "steps_per_sec", "compiling", "run_id",
+    "run_settings", "history", "notice", "stale",
 )
 """Traits the widget reports; they are not constructor arguments."""
 
@@ -66,7 +67,7 @@ def _default_layer(layers):
     return (spatial or layers)[-1].name
 
 
-class LucidWidget(anywidget.AnyWidget):
+class LucidWidget(ThreadSafeWidget):
     """Feature visualization that renders live as you move the sliders.
 
     Displaying the widget shows the tiles, a progress bar, an objective sparkline, buttons (Run, Stop,
@@ -75,8 +76,9 @@ class LucidWidget(anywidget.AnyWidget):
 
     Constructor arguments are checked at once: an unknown keyword raises `TypeError`, an unknown layer
     or an out-of-range channel raises `ValueError`. Later invalid settings (from the UI or from code)
-    do not raise; they show in `error` and in the widget, the last good tiles stay, and the next valid
-    change renders again.
+    do not raise; they show in `error` and in the widget, the last good tiles stay (marked `stale`),
+    and the next valid change renders again. An empty expression box is a prompt in `status`, not an
+    error.
 
     Args:
         model: a `keras.Model` taking images in [0, 1] (see `preprocess`), a zoo name such as
@@ -151,10 +153,19 @@ class LucidWidget(anywidget.AnyWidget):
         "", help="Why the last render failed or made no progress, in one sentence; else empty."
     ).tag(sync=True)
     losses = traitlets.List(traitlets.Float(), help="Objective values of the run, thinned.").tag(sync=True)
-    steps_per_sec = traitlets.Float(0.0).tag(sync=True)
+    steps_per_sec = traitlets.Float(0.0, help="Optimizer steps per second, measured without compiling.").tag(sync=True)
+    compiling = traitlets.Bool(
+        False, help="True while the render compiles its loop (new settings' structure or size): no rate yet."
+    ).tag(sync=True)
     run_id = traitlets.Int(0, help="Counts renders started.").tag(sync=True)
     run_settings = traitlets.Dict(help="Settings of the render running or last run.").tag(sync=True)
-    history = traitlets.List(traitlets.Dict(), help="Past renders: id, label, settings, thumbnail.").tag(sync=True)
+    history = traitlets.List(
+        traitlets.Dict(), help="Past renders: id, label, summary, settings, thumbnail, step reached, stopped."
+    ).tag(sync=True)
+    stale = traitlets.Bool(
+        False, help="True while the tiles shown are from an earlier render: the latest settings failed or "
+                    "wait for input."
+    ).tag(sync=True)
     notice = traitlets.Unicode("", help="Result of the last button action (a saved file).").tag(sync=True)
 
     def __init__(self, model, layer=None, channel=0, *, autostart=True, preprocess=None, inputs=None, **settings):
@@ -250,7 +261,7 @@ class LucidWidget(anywidget.AnyWidget):
         """Restores the settings of a past render from `history` (by its `id`) and renders them."""
         for entry in self.history:
             if entry["id"] == history_id:
-                with self.hold_trait_notifications():
+                with self._sync_lock, self.hold_trait_notifications():
                     for name, value in entry["settings"].items():
                         setattr(self, name, value)
                 return

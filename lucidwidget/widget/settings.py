@@ -102,13 +102,23 @@ def _check_channel(info, name, channel):
         )
 
 
+class AwaitingInput(ValueError):
+    """A setting the user has still to fill in, such as the expression box just after picking the
+    expression kind. The widget shows `prompt` as its status rather than an error."""
+
+    def __init__(self, message, prompt):
+        super().__init__(message)
+        self.prompt = prompt
+
+
 def parse_expression(text, layers):
     """The objective of an expression on a model with these `LayerInfo`s; every failure is a
-    `ValueError` in words (with the column)."""
+    `ValueError` in words (with the column), and an empty box is `AwaitingInput`."""
     if not text.strip():
-        raise ValueError(
+        raise AwaitingInput(
             "Type an objective expression, e.g. 'conv3:4 - 0.5*conv2:7', or pick another objective kind. "
-            f"Received: expression={text!r}"
+            f"Received: expression={text!r}",
+            prompt="Type an objective expression in the box and press Enter.",
         )
     try:
         return expression.parse(text, [info.name for info in layers])
@@ -137,7 +147,8 @@ def label(settings) -> str:
     if mode == "interpolation":
         return f"{sign}interpolate {settings['layer']}:{settings['channel']}→{settings['channel_b']}"
     if kind == "expression":
-        text = f"{sign}({settings['expression']})" if sign else settings["expression"]
+        text = settings["expression"].strip() or "expression"
+        text = f"{sign}({text})" if sign else text
     elif kind in CHANNEL_FREE_KINDS:
         text = f"{sign}{kind} {settings['layer']}"
     else:

@@ -92,11 +92,13 @@ class _RenderCallback:
         self.generation = generation
         self.run_id = run_id
         self.label = settings_lib.label(settings)
+        self.stopped = False
         self.values = []
         self.frames = []
         self.images = None
         self.step = 0
         self.steps_per_sec = 0.0
+        self.compiling = False
         self.warning = None
         self._frames_seen = 0
         self._stride = 1
@@ -112,15 +114,19 @@ class _RenderCallback:
     def on_render_begin(self, logs):
         # Progress resets before the new settings and run id appear, so a reader never pairs the new
         # settings with the old run's step.
+        self.compiling = logs["compiling"]
         self.worker.publish(
-            step=0, losses=[], steps_per_sec=0.0, error="", status=f"Starting {self.label}…",
-            run_settings=dict(self.settings), run_id=self.run_id, running=True,
+            step=0, losses=[], steps_per_sec=0.0, compiling=self.compiling, error="", stale=False,
+            status=f"Starting {self.label}…", run_settings=dict(self.settings), run_id=self.run_id, running=True,
         )
 
     def on_step_end(self, step, logs):
         self.step = step
         self.values.append(float(logs["objective"]))
-        self.steps_per_sec = float(logs["steps_per_sec"])
+        rate = logs["steps_per_sec"]
+        self.compiling = rate is None                   # the step's time was the compile's: no rate yet
+        if rate is not None:
+            self.steps_per_sec = float(rate)
         if self.obsolete:
             self.renderer.cancel()
 
@@ -159,7 +165,7 @@ class _RenderCallback:
         if not self.obsolete:
             self.worker.publish(
                 frame=self.worker.sheet_png(images), step=step, losses=_thin(self.values, MAX_LOSS_POINTS),
-                steps_per_sec=self.steps_per_sec,
+                steps_per_sec=self.steps_per_sec, compiling=self.compiling,
                 status=f"{self.label} · step {step}/{self.settings['steps']}",
             )
 
@@ -246,11 +252,14 @@ class RenderWorker:
             self._wake.notify_all()
 
     def stop(self):
-        """Cancels the running render and drops a waiting request; the tiles stay."""
+        """Cancels the running render and drops a waiting request; the tiles stay, and the render joins the
+        history marked stopped."""
         with self._wake:
             self.generation += 1
             self._pending = None
             active = self._active
+            if active is not None:
+                active.stopped = True
             self._wake.notify_all()
         if active is not None:
             active.renderer.cancel()
@@ -305,13 +314,18 @@ class RenderWorker:
             with self._wake:
                 self._active = run
             images = renderer.render(objective, callbacks=[run], **kwargs)
+        except settings_lib.AwaitingInput as waiting:
+            if not self._closing:
+                self.publish(running=False, compiling=False, error="", stale=True, run_id=self._runs,
+                             status=waiting.prompt)
+            return
         except Exception as error:  # noqa: BLE001 - every failure is shown in the widget, the kernel lives on
             self.last_exception = error
             if not isinstance(error, ValueError):
                 logger.exception("lucidwidget render failed")
             message = user_message(error)
             if not self._closing:
-                self.publish(running=False, error=message, run_id=self._runs,
+                self.publish(running=False, compiling=False, error=message, stale=True, run_id=self._runs,
                              status=f"Error in {settings_lib.label(settings)}")
             return
         finally:
@@ -321,30 +335,38 @@ class RenderWorker:
             self._finish(run, images)
 
     def _finish(self, run, images):
-        """Publishes the end of a run unless a newer request replaced it; runs that completed or that the
-        user stopped join the history."""
+        """Publishes the end of a run unless a newer request replaced it. Runs that completed or that the
+        user stopped join the history (a stopped one marked so), even when a new request already waits."""
+        run.images = images
+        complete = run.step >= run.settings["steps"]
+        if run.step > 0 and (complete or run.stopped or self._pending is None):
+            self._remember(run, images, complete)
         if self._pending is not None:
             return
-        run.images = images
-        if run.step >= run.settings["steps"]:
+        if complete:
             status = f"Done: {run.label} · {run.step} steps"
         else:
             status = f"Stopped at step {run.step}/{run.settings['steps']}: {run.label}"
-        if run.step > 0:
-            # A render of settings already in the strip replaces that entry, so each entry is distinct.
-            others = [entry for entry in self.history if entry["settings"] != run.settings]
-            self.history = [self._history_entry(run, images)] + others[:MAX_HISTORY - 1]
-        self.publish(running=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS), status=status,
-                     history=list(self.history), error=run.note)
+        self.publish(running=False, compiling=False, step=run.step, losses=_thin(run.values, MAX_LOSS_POINTS),
+                     status=status, history=list(self.history), error=run.note)
 
-    def _history_entry(self, run, images):
-        return {
+    def _remember(self, run, images, complete):
+        """Puts a run first in the history strip. A render of settings already in the strip replaces that
+        entry, so each entry is distinct, except that a stopped render never replaces a completed one."""
+        if not complete and any(e["settings"] == run.settings and not e["stopped"] for e in self.history):
+            return
+        others = [entry for entry in self.history if entry["settings"] != run.settings]
+        self.history = [{
             "id": run.run_id,
             "label": run.label,
             "summary": settings_lib.summary(run.settings, self.defaults),
             "settings": dict(run.settings),
             "thumbnail": thumbnail(images, self.background),
-        }
+            "step": run.step,
+            "stopped": not complete,
+        }] + others[:MAX_HISTORY - 1]
+        if self._pending is not None:                   # the next render's messages follow at once
+            self.publish(history=list(self.history))
 
 
 def _close_if_alive(reference):

@@ -18,10 +18,14 @@ Conventions shared by the whole package:
   `layer[:, x, y]`, i.e. its `x` is the row.)
 - Objectives are written with `keras.ops`, so they run on every Keras backend.
 
+Objectives that compare with a photo (`caricature`, `content`, `style`) hold a `Reference`; the renderer
+computes its activations at the render's size and feeds them to the compiled step like knobs, so a new
+photo never retraces. Without an image they compare with the caller's (`Objective.with_images`).
+
 Modules: `base` (the `Objective` class, its algebra, `wrap_objective` and the helpers objectives are
-built from), `library` (the feature objectives), `penalties` (the terms to subtract), `centre`
-(`at_centre`: any objective read at the centre of the image) and `expression` (the parser behind
-`as_objective`).
+built from), `library` (the feature objectives), `reference` (objectives that compare with a photo),
+`penalties` (the terms to subtract), `centre` (`at_centre`: any objective read at the centre of the
+image) and `expression` (the parser behind `as_objective`).
 """
 
 from lucidwidget.optvis.objectives.base import Objective, units, wrap_objective
@@ -42,10 +46,11 @@ from lucidwidget.optvis.objectives.library import (
     random_direction,
 )
 from lucidwidget.optvis.objectives.penalties import L1, L2, Lp, alpha_penalty, blur_input_each_step, total_variation
+from lucidwidget.optvis.objectives.reference import Reference, caricature, content, style
 
 __all__ = [
-    "L1", "L2", "Lp", "Objective", "alignment", "alpha_penalty", "as_objective", "at_centre",
-    "blur_input_each_step", "channel", "channel_interpolate", "class_logit", "deepdream", "direction",
-    "direction_neuron", "diversity", "feature_mask", "layer", "neuron", "random_direction", "total_variation",
-    "units", "wrap_objective",
+    "L1", "L2", "Lp", "Objective", "Reference", "alignment", "alpha_penalty", "as_objective",
+    "at_centre", "blur_input_each_step", "caricature", "channel", "channel_interpolate", "class_logit", "content", "deepdream",
+    "direction", "direction_neuron", "diversity", "feature_mask", "layer", "neuron", "random_direction", "style",
+    "total_variation", "units", "wrap_objective",
 ]

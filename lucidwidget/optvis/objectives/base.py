@@ -9,6 +9,7 @@ and the expression parser (`expression`) share it.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 
@@ -16,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from lucidwidget.checks import is_number, whole
-from lucidwidget.optvis.knobs import Knobbed, split_knobs
+from lucidwidget.optvis.knobs import Knobbed, split
 
 SPECIAL_INPUTS = ("input", "image")
 """Names `T` answers besides model layers: the transformed model input and the raw parameterised image."""
@@ -38,6 +39,12 @@ class Objective(Knobbed):
             available.
         checks: callables `check(shapes, batch)` that raise `ValueError` for settings that cannot
             work on a given model; see `validate`.
+        references: images the objective compares with (`reference.Reference`s). The renderer computes
+            each one's value (its images' activations at its layer, or a statistic of them) at the
+            render's size and passes the values to `fn` after the knobs: `fn(T, *knobs, *values)`.
+            Defaults to none.
+        items: `items(T, *knobs) -> (batch,)` each batch item's own score (see `per_item`), or None
+            when the objective scores the batch as a whole (diversity, alignment). Defaults to None.
 
     Example:
 
@@ -48,18 +55,83 @@ class Objective(Knobbed):
     ```
     """
 
-    def __init__(self, fn, knobs=(), key=None, description=None, layers=(), checks=()):
+    def __init__(self, fn, knobs=(), key=None, description=None, layers=(), checks=(), references=(),
+                 items=None):
         if not callable(fn):
             raise TypeError(f"Expected a callable `fn(T, *knobs)`. Received: fn={fn!r}")
         super().__init__(fn, knobs, key)
         self.description = description if description is not None else getattr(fn, "__name__", "objective")
         self.layers = frozenset(layers) - set(SPECIAL_INPUTS)
+        self.references = tuple(references)
         self._checks = tuple(checks)
+        self._items = items
         self._terms = None
 
-    def __call__(self, T):
-        """Evaluates the objective on `T` with its own knobs."""
-        return self.fn(T, *(ops.convert_to_tensor(k) for k in self.knobs))
+    @property
+    def signature(self) -> tuple:
+        """The knobs' structure, plus each reference's (its layer, statistic and image count)."""
+        if not self.references:
+            return super().signature
+        return (*super().signature, tuple(reference.signature for reference in self.references))
+
+    def __call__(self, T, reference_activations=()):
+        """Evaluates the objective on `T` with its own knobs.
+
+        Args:
+            T: a function of a layer name returning its activations (see the class docstring).
+            reference_activations: for an objective with `references`, the activations of each one's
+                images at its layer, in order (the renderer computes them from the model; see
+                `Renderer.evaluate`). Defaults to none.
+        """
+        if len(reference_activations) != len(self.references):
+            raise ValueError(
+                f"The objective {self.description} compares with {len(self.references)} reference image(s), so it "
+                f"needs their activations; `Renderer.evaluate` computes them from the model. "
+                f"Received: {len(reference_activations)} reference activations"
+            )
+        values = [reference.value(ops.convert_to_tensor(acts))
+                  for reference, acts in zip(self.references, reference_activations)]
+        return self.fn(T, *(ops.convert_to_tensor(k) for k in self.knobs), *values)
+
+    def with_images(self, **images):
+        """This objective with the images its references compare with, by slot.
+
+        Objectives built without an image (`caricature(layer)`, `style()`, and their expressions) refer
+        to the caller's image: slot "image" for `caricature` and `content`, "style" for `style`. The
+        result has the same signature, so a new photo reuses the renderer's compiled step. Slots the
+        objective does not use are ignored; an image already given to an objective is kept.
+
+        Example:
+            >>> objective = as_objective("style() + 10*content(block4_conv2)")
+            >>> renderer.render(objective.with_images(image=photo, style=painting))
+        """
+        if not self.references:
+            return self
+        if self._terms is not None:
+            return weighted_sum([(weight, part.with_images(**images)) for weight, part in self._terms])
+        bound = copy.copy(self)
+        bound.references = tuple(reference.bound(images.get(reference.slot)) for reference in self.references)
+        return bound
+
+    @property
+    def has_items(self) -> bool:
+        """Whether `per_item` is defined: every term scores each batch item on its own."""
+        return self._items is not None
+
+    def per_item(self, T):
+        """Each batch item's own score, a float32 vector `(batch,)`: what the objective gives that image
+        alone, or for an objective with one unit per batch item (`channel(layer, [c0, c1, ...])`), item
+        i's value of its own unit. `T("input")` gives the batch size. Sums combine their terms' scores.
+
+        Raises:
+            ValueError: a term compares the images of the batch (diversity, alignment, interpolation).
+        """
+        if self._items is None:
+            raise ValueError(
+                f"The objective {self.description} has no per-item values: a term compares the images of the "
+                f"batch with each other. Received: objective={self.description!r}"
+            )
+        return ops.cast(self._items(T, *(ops.convert_to_tensor(k) for k in self.knobs)), "float32")
 
     def validate(self, shapes, batch):
         """Raises `ValueError` if the objective cannot work on a model, before any rendering.
@@ -70,6 +142,12 @@ class Objective(Knobbed):
         """
         for name in sorted(self.layers):
             layer_shape(shapes, name)
+        for reference in self.references:
+            if reference.count not in (None, 1, batch):
+                raise ValueError(
+                    f"Expected 1 reference image, or one per rendered image (batch={batch}), for layer "
+                    f"{reference.layer!r}. Received: {reference.count} images"
+                )
         for check in self._checks:
             check(shapes, batch)
 
@@ -266,11 +344,21 @@ def weighted_sum(terms) -> Objective:
     """
     parts = [part for _, part in terms]
     weights = np.array([weight for weight, _ in terms], np.float32)
+    knob_count = sum(len(part.knobs) for part in parts)
 
-    def fn(T, *knobs):
-        weights, *knobs = as_tensors(knobs)
-        values = [ops.cast(part.fn(T, *own), "float32") for part, own in zip(parts, split_knobs(knobs, parts))]
+    def fn(T, *arguments):
+        weights, *arguments = as_tensors(arguments)
+        knobs, references = arguments[:knob_count], arguments[knob_count:]
+        own_knobs = split(knobs, [len(part.knobs) for part in parts])
+        own_references = split(references, [len(part.references) for part in parts])
+        values = [ops.cast(part.fn(T, *own, *refs), "float32")
+                  for part, own, refs in zip(parts, own_knobs, own_references)]
         return ops.sum(weights * ops.stack(values))
+
+    def items(T, *knobs):
+        weights, *knobs = as_tensors(knobs)
+        values = [ops.cast(part._items(T, *own), "float32") for part, own in zip(parts, split_knobs(knobs, parts))]
+        return ops.sum(weights[:, None] * ops.stack(values), axis=0)
 
     combined = Objective(
         fn,
@@ -279,13 +367,16 @@ def weighted_sum(terms) -> Objective:
         description=_format_sum(terms),
         layers=frozenset().union(*(part.layers for part in parts)),
         checks=tuple(part.validate for part in parts),
+        references=tuple(reference for part in parts for reference in part.references),
+        items=items if all(part.has_items for part in parts) else None,
     )
     combined._terms = tuple(terms)
     return combined
 
 
-def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None, structure=()):
-    """Builds a library objective from `compute(T, *knobs) -> scalar`.
+def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None, structure=(), references=(),
+         items=True):
+    """Builds a library objective from `compute(T, *knobs, *reference_values) -> scalar`.
 
     With `batch` set, `compute` sees only that batch item (as a batch of one) and the index becomes an
     extra knob, so targeting another item does not retrace.
@@ -300,6 +391,12 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
         checks: `check(shapes, batch)` callables; see `Objective.validate`.
         batch: `None` for the whole batch, or the index of one batch item.
         structure: extra hashable settings that change the computation (not knobs).
+        references: `reference.Reference`s whose values `compute` receives after the knobs; only with
+            `batch=None`.
+        items: `compute` treats the batch items alike and alone (a mean of per-item terms), so an item's
+            own score (`Objective.per_item`) is `compute` on that item as a batch of one; False for
+            objectives that compare items (no per-item values), or a function `items(T, *knobs) ->
+            (batch,)` of the objective's own. Defaults to True; objectives with `references` have none.
     """
     layers = tuple(layers)
     knobs = list(knobs)
@@ -308,6 +405,10 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
     if batch is None:
         def fn(T, *knobs):
             return compute(T, *as_tensors(knobs))
+
+        def each(T, *knobs):
+            knobs = as_tensors(knobs)
+            return ops.stack([compute(_BatchItem(T, ops.convert_to_tensor([i])), *knobs) for i in _items_of(T)])
     else:
         batch = whole(batch, "batch", 0)
         knobs.append(batch)
@@ -318,8 +419,22 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
             *knobs, item = as_tensors(knobs)
             return compute(_BatchItem(T, ops.reshape(item, (1,))), *knobs)
 
+        def each(T, *knobs):
+            chosen = ops.equal(ops.arange(len(_items_of(T))), ops.cast(knobs[-1], "int32"))
+            return ops.where(chosen, ops.cast(fn(T, *knobs), "float32"), 0.0)
+
+    if callable(items):
+        def each(T, *knobs):
+            return items(T, *as_tensors(knobs))
+
     key = (kind, layers, tuple(structure), batch is not None)
-    return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks)
+    return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks,
+                     references=references, items=each if items and not references else None)
+
+
+def _items_of(T):
+    """The batch items of `T`, from the model input's static batch size."""
+    return range(T("input").shape[0])
 
 
 class _BatchItem:

@@ -36,12 +36,16 @@ def at_centre(objective):
     if not isinstance(objective, Objective):
         raise TypeError(f"Expected an Objective to read at the centre. Received: objective={objective!r}")
 
-    def fn(T, *knobs):
-        return objective.fn(_Centre(T), *knobs)
+    def fn(T, *arguments):
+        return objective.fn(_Centre(T), *arguments)
+
+    def items(T, *knobs):
+        return objective._items(_Centre(T), *knobs)
 
     return Objective(fn, objective.knobs, key=("at_centre", objective.signature),
                      description=f"at_centre({objective.description})", layers=objective.layers,
-                     checks=(objective.validate,))
+                     checks=(objective.validate,), references=objective.references,
+                     items=items if objective.has_items else None)
 
 
 class _Centre:

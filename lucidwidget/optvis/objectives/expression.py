@@ -22,7 +22,7 @@ argument   := [NAME "="] (["-"] NUMBER | LAYER)
   name is read whole wherever it starts, so `fc6-3:1` or `conv 1:3` name layers `fc6-3` and `conv 1`;
   spaces around an operator split it (`fc6 - 3*x:1`). Quoting always works: `'fc6-3':1`.
 - Function names are case-insensitive: `neuron(block4_conv3, 42, x=3, y=4)`, `tv()`, `diversity(l)`,
-  `class_logit(predictions, 20)`. See `FUNCTIONS`.
+  `class_logit(predictions, 20)`, `style() + 10*content(block4_conv2)`. See `FUNCTIONS`.
 
 Every number ends up a knob, so texts that differ only in numbers give objectives with equal
 signatures: editing a channel or a weight in the widget's expression box never retraces.
@@ -34,16 +34,37 @@ import difflib
 import inspect
 import re
 
-from lucidwidget.optvis.objectives import library, penalties
+from lucidwidget.optvis.objectives import library, penalties, reference
 from lucidwidget.optvis.objectives.base import Objective
+
+
+def _caller_image(function):
+    """`function` without its `image` argument: in an expression it compares with the caller's image.
+
+    Text never names a file, so `caricature(block4_conv3)` stays unbound until whoever supplies the
+    image binds it (`Objective.with_images`); an unbound one raises one sentence when rendered.
+    """
+    signature = inspect.signature(function)
+    visible = signature.replace(parameters=[p for p in signature.parameters.values() if p.name != "image"])
+
+    def call(*args, **kwargs):
+        bound = visible.bind(*args, **kwargs)
+        return function(*bound.args, **bound.kwargs)
+
+    call.__name__ = function.__name__
+    call.__signature__ = visible
+    return call
+
 
 FUNCTIONS = {
     "alignment": library.alignment,
     "alpha_penalty": penalties.alpha_penalty,
     "blur_input_each_step": penalties.blur_input_each_step,
+    "caricature": _caller_image(reference.caricature),
     "channel": library.channel,
     "channel_interpolate": library.channel_interpolate,
     "class_logit": library.class_logit,
+    "content": _caller_image(reference.content),
     "deepdream": library.deepdream,
     "diversity": library.diversity,
     "l1": penalties.L1,
@@ -52,11 +73,14 @@ FUNCTIONS = {
     "lp": penalties.Lp,
     "neuron": library.neuron,
     "random_direction": library.random_direction,
+    "style": _caller_image(reference.style),
     "total_variation": penalties.total_variation,
     "tv": penalties.total_variation,
 }
 """Library functions an expression may call, by lower-case name. Objectives taking arrays (`direction`,
-`feature_mask`) need Python."""
+`feature_mask`) need Python. `caricature(layer)`, `content(layer)` and `style()` (or `style(layer, ...)`)
+compare with the caller's image (slot "image") and style image (slot "style"), which the caller binds
+with `Objective.with_images`."""
 
 _NAME = r"[A-Za-z_][\w.]*(?:/[A-Za-z_][\w.]*)*"
 """A name the tokenizer reads without help: letters, digits, `_`, `.`, and `/` between parts."""

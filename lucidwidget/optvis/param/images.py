@@ -70,6 +70,9 @@ class _CentredAlpha(ImageParam):
     def _initialize(self, rng):
         self.raw._initialize(rng)
 
+    def _initialize_items(self, rngs):
+        self.raw._initialize_items(rngs)
+
     def _assign(self, images):
         self.raw._assign(images - self._offset)
 
