@@ -13,7 +13,7 @@
    of block1_conv2 channels that come out flat.
 
     python benchmarks/bench_quality.py                      # everything: 256 steps, 128 px (hours on a CPU)
-    python benchmarks/bench_quality.py --quick --steps 128  # a look: 2 cases, 2 units, 1 seed, 1 tile
+    python benchmarks/bench_quality.py --only steps --units 2 --seeds 1 --tiled-units 0  # a look
     python benchmarks/bench_quality.py --only transparency  # one section
 """
 
@@ -40,18 +40,22 @@ LAYER, CHANNEL = "block4_conv3", 42
 NOISE_BACKGROUNDS = 4
 """Uniform per-pixel noise images each transparent tile is composited over when it is scored."""
 
+ALPHA_RANGE, MIN_KEPT, MIN_REGION = (0.15, 0.35), 0.5, 0.6
+"""What transparency mode aims for: mean alpha in ALPHA_RANGE, at least MIN_KEPT of an opaque render's
+activation kept over noise, and the largest opaque region at least MIN_REGION of the opaque area."""
+
 OPAQUE_ALPHA = 0.5
 """A pixel is opaque, for the connected-region measure, where its alpha is above this."""
 
 TRANSPARENCY_CASES = [
-    dict(layer="block4_conv3", channel=42),
-    dict(layer="block5_conv1", channel=100),
     dict(layer="block5_conv1", channel=100, tiles=4),
+    dict(layer="block4_conv3", channel=42),
     dict(layer="block3_conv3", channel=40),
-    dict(layer="block4_conv3", channel=200, seed=1),
     dict(layer="block5_conv3", channel=300),
-    dict(layer="block4_conv3", channel=42, tiles=4, seed=1),
+    dict(layer="block4_conv3", channel=200, seed=1),
     dict(layer="block4_conv3", channel=200, objective="neuron"),
+    dict(layer="block5_conv1", channel=100),
+    dict(layer="block4_conv3", channel=42, tiles=4, seed=1),
     dict(layer="block4_conv3", channel=0, objective="deepdream"),
     dict(layer="block5_conv1", channel=0, objective="random_direction", seed=2),
     dict(layer="block5_conv3", channel=7, objective="class_logit"),
@@ -60,16 +64,12 @@ TRANSPARENCY_CASES = [
 """Widget settings of the transparency cases: several layers, channels and seeds, 1 and 4 tiles, and
 each objective kind (vgg16-hed has no dense layer, so its class logit is a channel's)."""
 
-QUICK_CASES = 2
-"""Transparency cases a `--quick` run renders (the first ones, one tile each)."""
 
 STEP_UNITS = [("block3_conv3", 40), ("block4_conv3", 42), ("block4_conv3", 200), ("block5_conv1", 7),
               ("block5_conv1", 100), ("block5_conv3", 300)]
 STEP_SEEDS = (0, 1)
-"""Units and seeds of the steps-to-image section (4 tiles: the first QUICK_UNITS units, first seed)."""
-
-QUICK_UNITS = 2
-"""Units a `--quick` run measures (first seed only)."""
+"""Units and seeds of the steps-to-image section (`--units`, `--seeds` and `--tiled-units` take the first
+ones; with 4 tiles, the first seed only)."""
 
 CHECKPOINTS = (16, 32, 48, 64, 96, 128, 192, 256)
 REFERENCE_STEPS = 256
@@ -169,32 +169,37 @@ def transparency_case(renderer, overrides, args):
     transparency mode."""
     settings, objective, kwargs = widget_case(renderer, mode="transparency", size=args.size, steps=args.steps,
                                               **overrides)
+    if args.alpha_prior is not None:
+        kwargs["param"] = functools.partial(kwargs["param"], alpha_prior=args.alpha_prior)
     images = renderer.render(objective, **kwargs)
     standard = dict(settings, mode="standard")
     whole_objective, opaque_kwargs = widget_settings.render_arguments(standard, renderer.layers)
     target, whole_target = (widget_settings.build_target(s, renderer.layers) for s in (settings, standard))
     centre_objective = target
     if settings["tiles"] > 1:
-        centre_objective = target + float(settings["diversity"]) * objectives.diversity(settings["layer"])
+        centre_objective = target + float(settings["diversity"]) * widget_settings.in_mode(
+            objectives.diversity(settings["layer"]), settings)
     centre_opaque = renderer.render(centre_objective, **opaque_kwargs)
-    whole_opaque = renderer.render(whole_objective, **opaque_kwargs)
     composites = noise_composites(images, args.seed)
     kept = (np.mean([per_tile_mean(renderer, target, c) for c in composites])
             / per_tile_mean(renderer, target, centre_opaque))
-    whole = (np.mean([per_tile_mean(renderer, whole_target, c) for c in composites])
-             / per_tile_mean(renderer, whole_target, whole_opaque))
+    whole = float("nan")
+    if args.whole:
+        whole_opaque = renderer.render(whole_objective, **opaque_kwargs)
+        whole = (np.mean([per_tile_mean(renderer, whole_target, c) for c in composites])
+                 / per_tile_mean(renderer, whole_target, whole_opaque))
     regions = [largest_region_share(alpha) for alpha in images[..., 3]]
     return images[..., 3].mean(), kept, whole, np.mean(regions), np.min(regions)
 
 
 def transparency(renderer, args):
-    cases = TRANSPARENCY_CASES[:QUICK_CASES] if args.quick else TRANSPARENCY_CASES
+    cases = TRANSPARENCY_CASES[:args.cases]
     print(f"\n## Transparency: the widget's defaults, {args.size} px, {args.steps} steps, opacity 0.25; alpha "
-          f"prior {ALPHA_PRIOR:g}, alpha penalty {ALPHA_PENALTY_WEIGHT:g}")
+          f"prior {ALPHA_PRIOR if args.alpha_prior is None else args.alpha_prior:g}, alpha penalty {ALPHA_PENALTY_WEIGHT:g}")
     print("Kept: the mode's target (read at the centre) on each tile composited over "
           f"{NOISE_BACKGROUNDS} uniform per-pixel noise images, as a share of it on an opaque render of equal "
-          "steps (the same objective, seed and settings, no alpha); whole tile: the standard mode's target "
-          "(e.g. the channel mean) likewise against the standard mode's render. Region: the largest "
+          "steps (the same objective, seed and settings, no alpha); whole tile (with --whole): the standard "
+          "mode's target (e.g. the channel mean) likewise against the standard mode's render. Region: the largest "
           f"4-connected region with alpha > {OPAQUE_ALPHA:g} as a share of that area (mean and smallest tile).")
     print(f"{'case':44s} alpha   kept  whole  region (min)")
     rows = []
@@ -205,6 +210,10 @@ def transparency(renderer, args):
               flush=True)
     mean = np.mean(rows, axis=0)
     print(f"{'mean':44s} {mean[0]:.3f} {mean[1]:6.0%} {mean[2]:6.0%} {mean[3]:6.2f} ({np.min(rows, axis=0)[4]:.2f})")
+    low, high = ALPHA_RANGE
+    met = [low <= alpha <= high and kept >= MIN_KEPT and smallest >= MIN_REGION for alpha, kept, _, _, smallest in rows]
+    print(f"{sum(met)}/{len(rows)} cases meet mean alpha {low:g}-{high:g}, kept >= {MIN_KEPT:.0%} and every tile's "
+          f"largest region >= {MIN_REGION:.0%}", flush=True)
 
 
 def case_label(overrides):
@@ -222,8 +231,7 @@ def high_frequency(images):
 
 def steps_to_image(renderer, args):
     """Activation against steps for the widget's defaults, as a share of the same render at REFERENCE_STEPS."""
-    units = STEP_UNITS[:QUICK_UNITS] if args.quick else STEP_UNITS
-    seeds = STEP_SEEDS[:1] if args.quick else STEP_SEEDS
+    units, seeds = STEP_UNITS[:args.units], STEP_SEEDS[:args.seeds]
     marks = [m for m in CHECKPOINTS if m <= REFERENCE_STEPS]
     print(f"\n## Steps to image: the widget's defaults, {args.size} px; activation at each step count as a share "
           f"of the same render's at {REFERENCE_STEPS} steps (the widget's own {REFERENCE_STEPS}-step render, "
@@ -232,7 +240,7 @@ def steps_to_image(renderer, args):
     compared = {"widget": lambda kwargs: {},
                 "previous": lambda kwargs: {"schedule": None, "optimizer": previous, "param": functools.partial(
                     kwargs["param"].func, **{**kwargs["param"].keywords, "decay_power": PREVIOUS_DECAY_POWER})}}
-    runs = [(1, units, seeds)] + ([] if args.quick else [(4, units[:QUICK_UNITS], seeds[:1])])
+    runs = [(1, units, seeds)] + ([(4, STEP_UNITS[:args.tiled_units], seeds[:1])] if args.tiled_units else [])
     for tiles, unit_list, seed_list in runs:
         results = {name: [] for name in compared}
         for layer, channel in unit_list:
@@ -288,7 +296,14 @@ def main():
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 3.0, DEFAULT_DIVERSITY, 30.0])
-    parser.add_argument("--quick", action="store_true", help="a look: the first cases and units, one seed")
+    parser.add_argument("--whole", action="store_true", help="also score transparency by the standard mode's "
+                        "target over the whole tile (one more opaque render per case)")
+    parser.add_argument("--alpha-prior", type=float, help="transparency with another alpha prior than the "
+                        "widget's ALPHA_PRIOR")
+    parser.add_argument("--cases", type=int, default=len(TRANSPARENCY_CASES), help="transparency cases (the first ones)")
+    parser.add_argument("--units", type=int, default=len(STEP_UNITS), help="units of the steps section (the first ones)")
+    parser.add_argument("--seeds", type=int, default=len(STEP_SEEDS), help="seeds of the steps section, one tile")
+    parser.add_argument("--tiled-units", type=int, default=2, help="units of the steps section also run with 4 tiles")
     parser.add_argument("--only", nargs="+", choices=("diversity", "transparency", "steps", "early"),
                         default=("transparency", "steps", "diversity", "early"))
     args = parser.parse_args()

@@ -49,7 +49,8 @@ def test_alpha_penalty_pulls_mean_opacity_to_the_target(seq_model):
 def test_at_centre_reads_every_grid_at_its_middle_cells():
     rng = np.random.default_rng(0)
     values = {"odd": rng.normal(size=(2, 5, 5, 3)), "even": rng.normal(size=(2, 4, 6, 3)),
-              "dense": rng.normal(size=(2, 3)), "image": rng.uniform(size=(2, 8, 8, 3))}
+              "dense": rng.normal(size=(2, 3)), "image": rng.uniform(size=(2, 8, 8, 3)),
+              "input": rng.uniform(size=(2, 8, 8, 3))}
 
     def T(name):
         return keras.ops.convert_to_tensor(values[name].astype(np.float32))
@@ -64,6 +65,10 @@ def test_at_centre_reads_every_grid_at_its_middle_cells():
     assert at_centre(objectives.deepdream("even")) == pytest.approx(np.mean(even_centre ** 2), rel=1e-5)
     assert at_centre(objectives.channel("dense", 2)) == pytest.approx(values["dense"][:, 2].mean(), rel=1e-5)
     assert at_centre(objectives.L1("image")) == pytest.approx(float(objectives.L1("image")(T)), rel=1e-5)
+    each = objectives.at_centre(objectives.channel("odd", 1) + objectives.neuron("even", 0))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(each.per_item(T)), odd_centre[:, 1] + even_centre[:, 0],
+                               rtol=1e-5)
+    assert not objectives.at_centre(objectives.diversity("odd")).has_items
     pair = [objectives.at_centre(objectives.channel("odd", c) - 0.5 * objectives.neuron("even", 1)) for c in (1, 2)]
     assert pair[0].signature == pair[1].signature and pair[0].layers == {"odd", "even"}
     with pytest.raises(TypeError, match=r"Received: objective='odd:1'"):
@@ -114,7 +119,7 @@ def alpha_centroid_offset(alpha):
     return np.abs(centroid - side / 2).max(axis=-1) / side
 
 
-def test_transparency_mode_centres_the_opacity_and_reuses_its_compiled_step(seq_model):
+def test_transparency_mode_gives_each_tile_one_centred_object_and_reuses_its_compiled_step(seq_model):
     renderer = Renderer(seq_model)
     layers = visualizable_layers(seq_model)
     settings = widget_settings(layer="conv3", channel=5, mode="transparency", tiles=2, size=48, steps=64)
@@ -122,6 +127,10 @@ def test_transparency_mode_centres_the_opacity_and_reuses_its_compiled_step(seq_
     assert objective.description.startswith("at_centre(channel conv3:5)")
     alpha = renderer.render(objective, **kwargs)[..., 3]
     assert 0.15 <= alpha.mean() <= 0.35 and alpha_centroid_offset(alpha).max() < 0.2
+    regions = [largest_region_share(tile) for tile in alpha]
+    plain = objectives.channel("conv3", 5) - settings_lib.ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty()
+    scattered = renderer.render(plain, **{**kwargs, "param": functools.partial(param.image, alpha=True)})[..., 3]
+    assert min(regions) >= 0.8 and np.mean([largest_region_share(tile) for tile in scattered]) < min(regions) - 0.2
     traced = renderer.trace_count
     for changed in ({"channel": 7}, {"opacity": 0.4, "seed": 3}, {"objective": "deepdream"}):
         other, other_kwargs = settings_lib.render_arguments({**settings, **changed, "steps": 2}, layers)
@@ -137,7 +146,7 @@ def test_transparency_mode_gives_one_object_where_a_channel_mean_gave_fragments(
     alpha = renderer.render(objective, **kwargs)[0, ..., 3]
     plain = objectives.channel("block4_conv3", 42) - settings_lib.ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty()
     scattered = renderer.render(plain, **{**kwargs, "param": functools.partial(param.image, alpha=True)})[0, ..., 3]
-    assert 0.15 <= alpha.mean() <= 0.45
+    assert 0.15 <= alpha.mean() <= 0.45      # 0.39 after these 64 steps, 0.30 after the widget's 256 (bench_quality)
     assert largest_region_share(alpha) >= 0.8 and largest_region_share(scattered) < largest_region_share(alpha) - 0.2
 
 

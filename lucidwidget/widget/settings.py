@@ -200,7 +200,13 @@ def build_target(settings, layers):
         target = objectives.class_logit(layer, channel)
     else:
         target = objectives.random_direction(layer, layer_info(layer, layers).channels, seed=settings["seed"])
-    return objectives.at_centre(target) if settings["mode"] == "transparency" else target
+    return in_mode(target, settings)
+
+
+def in_mode(objective, settings):
+    """`objective` as the mode reads it: at the centre in transparency mode (`objectives.at_centre`, so
+    one object in the middle carries it; see `ALPHA_PRIOR`), else as it is."""
+    return objectives.at_centre(objective) if settings["mode"] == "transparency" else objective
 
 
 def build_objective(settings, layers):
@@ -213,7 +219,7 @@ def build_objective(settings, layers):
         return sign * morph + ALIGNMENT_WEIGHT * objectives.alignment(layer)
     objective = sign * build_target(settings, layers)
     if settings["tiles"] > 1:
-        objective = objective + float(settings["diversity"]) * objectives.diversity(layer)
+        objective = objective + float(settings["diversity"]) * in_mode(objectives.diversity(layer), settings)
     if mode == "transparency":
         objective = objective - ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty(settings["opacity"])
     return objective
