@@ -32,7 +32,6 @@ import lucidwidget as lw  # noqa: E402
 from lucidwidget import objectives, optimizers  # noqa: E402
 from lucidwidget.widget import settings as widget_settings  # noqa: E402
 from lucidwidget.widget.core import DEFAULT_DIVERSITY, LucidWidget  # noqa: E402
-from lucidwidget.widget.settings import ALPHA_PENALTY_WEIGHT, ALPHA_PRIOR  # noqa: E402
 
 LAYER, CHANNEL = "block4_conv3", 42
 """The README's running example (the diversity section)."""
@@ -169,8 +168,6 @@ def transparency_case(renderer, overrides, args):
     transparency mode."""
     settings, objective, kwargs = widget_case(renderer, mode="transparency", size=args.size, steps=args.steps,
                                               **overrides)
-    if args.alpha_prior is not None:
-        kwargs["param"] = functools.partial(kwargs["param"], alpha_prior=args.alpha_prior)
     images = renderer.render(objective, **kwargs)
     standard = dict(settings, mode="standard")
     whole_objective, opaque_kwargs = widget_settings.render_arguments(standard, renderer.layers)
@@ -193,9 +190,9 @@ def transparency_case(renderer, overrides, args):
 
 
 def transparency(renderer, args):
-    cases = TRANSPARENCY_CASES[:args.cases]
+    cases = [TRANSPARENCY_CASES[i] for i in args.cases] if args.cases else TRANSPARENCY_CASES
     print(f"\n## Transparency: the widget's defaults, {args.size} px, {args.steps} steps, opacity 0.25; alpha "
-          f"prior {ALPHA_PRIOR if args.alpha_prior is None else args.alpha_prior:g}, alpha penalty {ALPHA_PENALTY_WEIGHT:g}")
+          f"prior {widget_settings.ALPHA_PRIOR:g}, alpha penalty {widget_settings.ALPHA_PENALTY_WEIGHT:g}")
     print("Kept: the mode's target (read at the centre) on each tile composited over "
           f"{NOISE_BACKGROUNDS} uniform per-pixel noise images, as a share of it on an opaque render of equal "
           "steps (the same objective, seed and settings, no alpha); whole tile (with --whole): the standard "
@@ -206,14 +203,18 @@ def transparency(renderer, args):
     for overrides in cases:
         row = transparency_case(renderer, overrides, args)
         rows.append(row)
-        print(f"{case_label(overrides):44s} {row[0]:.3f} {row[1]:6.0%} {row[2]:6.0%} {row[3]:6.2f} ({row[4]:.2f})",
+        print(f"{case_label(overrides):44s} {row[0]:.3f} {row[1]:6.0%} {percent(row[2]):>6s} {row[3]:6.2f} ({row[4]:.2f})",
               flush=True)
     mean = np.mean(rows, axis=0)
-    print(f"{'mean':44s} {mean[0]:.3f} {mean[1]:6.0%} {mean[2]:6.0%} {mean[3]:6.2f} ({np.min(rows, axis=0)[4]:.2f})")
+    print(f"{'mean':44s} {mean[0]:.3f} {mean[1]:6.0%} {percent(mean[2]):>6s} {mean[3]:6.2f} ({np.min(rows, axis=0)[4]:.2f})")
     low, high = ALPHA_RANGE
     met = [low <= alpha <= high and kept >= MIN_KEPT and smallest >= MIN_REGION for alpha, kept, _, _, smallest in rows]
     print(f"{sum(met)}/{len(rows)} cases meet mean alpha {low:g}-{high:g}, kept >= {MIN_KEPT:.0%} and every tile's "
           f"largest region >= {MIN_REGION:.0%}", flush=True)
+
+
+def percent(value):
+    return "-" if np.isnan(value) else f"{value:.0%}"
 
 
 def case_label(overrides):
@@ -235,11 +236,17 @@ def steps_to_image(renderer, args):
     marks = [m for m in CHECKPOINTS if m <= REFERENCE_STEPS]
     print(f"\n## Steps to image: the widget's defaults, {args.size} px; activation at each step count as a share "
           f"of the same render's at {REFERENCE_STEPS} steps (the widget's own {REFERENCE_STEPS}-step render, "
-          "what its live tile ends on); the previous schedule's for comparison")
+          "what its live tile ends on); the previous schedule's for comparison; and the widget's as a share of "
+          f"Lucid's plain {REFERENCE_STEPS}-step render (constant Adam steps, 1/f spectrum)")
     previous = optimizers.Boosted(optimizers.get("adam"), PREVIOUS_BOOST, PREVIOUS_DECAY_STEPS)
+
+    def spectrum(kwargs, decay_power):
+        return functools.partial(kwargs["param"].func, **{**kwargs["param"].keywords, "decay_power": decay_power})
+
     compared = {"widget": lambda kwargs: {},
-                "previous": lambda kwargs: {"schedule": None, "optimizer": previous, "param": functools.partial(
-                    kwargs["param"].func, **{**kwargs["param"].keywords, "decay_power": PREVIOUS_DECAY_POWER})}}
+                "previous": lambda kwargs: {"schedule": None, "optimizer": previous,
+                                            "param": spectrum(kwargs, PREVIOUS_DECAY_POWER)},
+                "plain": lambda kwargs: {"schedule": None, "param": spectrum(kwargs, 1.0)}}
     runs = [(1, units, seeds)] + ([(4, STEP_UNITS[:args.tiled_units], seeds[:1])] if args.tiled_units else [])
     for tiles, unit_list, seed_list in runs:
         results = {name: [] for name in compared}
@@ -262,7 +269,7 @@ def steps_to_image(renderer, args):
                   + f"   {values[-1]:6.1f} ({old[-1]:6.1f})   {high:.3f} ({old_high:.3f})"
                   + (f"   {corr:.3f} ({old_corr:.3f})" if tiles > 1 else ""))
         at = marks.index(TARGET_STEP)
-        for name, rows in results.items():
+        for name, rows in list(results.items())[:2]:
             values = np.array([v for _, v, *_ in rows])
             shares = values / values[:, -1:]
             print(f"{name:>9s} mean" + "".join(f"{v:6.0%}" for v in shares.mean(0))
@@ -274,6 +281,12 @@ def steps_to_image(renderer, args):
         print(f"widget / previous, per unit: at step {TARGET_STEP} " + " ".join(f"{r:.2f}" for r in ratio[:, 0])
               + f" (mean {ratio[:, 0].mean():.2f}); at {REFERENCE_STEPS} " + " ".join(f"{r:.2f}" for r in ratio[:, 1])
               + f" (mean {ratio[:, 1].mean():.2f})", flush=True)
+        shares = np.array([new[1] / plain[1][-1] for new, plain in zip(results["widget"], results["plain"])])
+        print(f"widget's activation as a share of the plain {REFERENCE_STEPS}-step render's:")
+        for (label, *_), row in zip(results["widget"], shares):
+            print(f"{label:24s}" + "".join(f"{v:6.0%}" for v in row))
+        print(f"{'mean':24s}" + "".join(f"{v:6.0%}" for v in shares.mean(0)) + f"   at step {TARGET_STEP}: "
+              f"{np.sum(shares[:, at] >= TARGET_SHARE)}/{len(shares)} units at >= {TARGET_SHARE:.0%}", flush=True)
 
 
 def early_layers(renderer, args):
@@ -298,15 +311,18 @@ def main():
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 3.0, DEFAULT_DIVERSITY, 30.0])
     parser.add_argument("--whole", action="store_true", help="also score transparency by the standard mode's "
                         "target over the whole tile (one more opaque render per case)")
-    parser.add_argument("--alpha-prior", type=float, help="transparency with another alpha prior than the "
-                        "widget's ALPHA_PRIOR")
-    parser.add_argument("--cases", type=int, default=len(TRANSPARENCY_CASES), help="transparency cases (the first ones)")
+    parser.add_argument("--alpha-prior", type=float, help="the widget's ALPHA_PRIOR replaced, to compare")
+    parser.add_argument("--alpha-penalty", type=float, help="the widget's ALPHA_PENALTY_WEIGHT replaced, to compare")
+    parser.add_argument("--cases", type=int, nargs="+", help="indices of the transparency cases (default all)")
     parser.add_argument("--units", type=int, default=len(STEP_UNITS), help="units of the steps section (the first ones)")
     parser.add_argument("--seeds", type=int, default=len(STEP_SEEDS), help="seeds of the steps section, one tile")
     parser.add_argument("--tiled-units", type=int, default=2, help="units of the steps section also run with 4 tiles")
     parser.add_argument("--only", nargs="+", choices=("diversity", "transparency", "steps", "early"),
                         default=("transparency", "steps", "diversity", "early"))
     args = parser.parse_args()
+    for name, value in (("ALPHA_PRIOR", args.alpha_prior), ("ALPHA_PENALTY_WEIGHT", args.alpha_penalty)):
+        if value is not None:
+            setattr(widget_settings, name, value)
     renderer = lw.Renderer("vgg16-hed")
     sections = {"diversity": diversity, "transparency": transparency, "steps": steps_to_image,
                 "early": early_layers}
