@@ -146,7 +146,7 @@ def test_transparency_mode_gives_one_object_where_a_channel_mean_gave_fragments(
     alpha = renderer.render(objective, **kwargs)[0, ..., 3]
     plain = objectives.channel("block4_conv3", 42) - settings_lib.ALPHA_PENALTY_WEIGHT * objectives.alpha_penalty()
     scattered = renderer.render(plain, **{**kwargs, "param": functools.partial(param.image, alpha=True)})[0, ..., 3]
-    assert 0.15 <= alpha.mean() <= 0.45      # 0.39 after these 64 steps, 0.30 after the widget's 256 (bench_quality)
+    assert 0.15 <= alpha.mean() <= 0.45      # 0.35 after these 64 steps, 0.29 after the widget's 256 (bench_quality)
     assert largest_region_share(alpha) >= 0.8 and largest_region_share(scattered) < largest_region_share(alpha) - 0.2
 
 

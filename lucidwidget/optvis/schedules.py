@@ -15,22 +15,19 @@ FAST_DECAY_POWER = 1.4
 """The "fast" schedule's first step is FAST_BOOST times the optimizer's own, decaying back by a factor
 e every FAST_DECAY_STEPS steps (`optimizers.Boosted`), and its default FFT spectrum falls as
 1/f**FAST_DECAY_POWER instead of 1/f: Adam moves every Fourier coefficient about equally, so a steeper
-spectrum keeps the larger steps from filling the image with fine noise. Measured with the widget's
-defaults on vgg16-hed block4_conv3:42, one 128 px tile, Adam at 0.05, after 72 steps (about 5 s on an
-unloaded 2-core CPU), as a share of a 256-step constant render's activation (share of spectral energy
-above half-Nyquist; 0.149 for that render), mean of 3 seeds in one interleaved run: boost 4 over 64
-steps with 1/f 81% (0.155); decay power 1.3, 1.4, 1.5 with boost 5 91% (0.148), 91% (0.132), 89%
-(0.126); 1.4 with boost 5 over 48 90% (0.126), with boost 4 over 64 93% (0.123). An earlier 2-seed
-run: boost 6 over 48 with 1/f 89% (0.182), with 1.25 93% (0.163); boosts 7 and 8 with 1.5 lost (79-81%).
-`benchmarks/bench_quality.py` (3 other seeds, interleaved) against seconds on the unloaded CPU (about
-15 steps/s): at 5 s constant 50% (0.071), boost 4 with 1/f 81% (0.153), "fast" 91% (0.126, rounds
-90-92%). Progressive resolution with the same schedule and spectrum, 64 steps at 64 px then 128 px from
-the upscaled image, tied at 90% (0.096, rounds 86-97%) but needs frames upscaled for display; 96 steps
-at 64 px lost (on a CPU loaded to 8 steps/s, 30% at 5 s and 79% at 8 s where "fast" had 73% and 87%).
-The steeper spectrum also raises what a long render reaches: 256 constant steps with it give
-activation 128.6 (high-frequency share 0.120) against 109.2 (0.149) with 1/f, so against that render
-"fast" holds 76% after 72 steps; boosts 3 and 4 decaying over 64-128 steps with decay powers 1.3-1.5
-all gave 76-78% there (3 seeds)."""
+spectrum keeps the larger steps from filling the image with fine noise.
+
+Measured per step (so the machine's speed does not enter) by `benchmarks/bench_quality.py --only steps`
+with the widget's defaults, one 128 px tile, seed 0, on block3_conv3:40, block4_conv3:42,
+block4_conv3:200 and block5_conv1:7 of vgg16-hed. Boost 2 against the earlier boost 4 (same decay and
+spectrum): activation at step 64 x1.41, 0.97, 0.96, 1.20 (mean 1.13) and at step 256 x1.23, 1.03, 1.02,
+1.06 (mean 1.08). Either reaches on average 56% of its own 256-step activation by step 64 (39-72% per
+unit), and the boost-2 render 70% (49-84%) of Lucid's plain 256-step render (constant steps, 1/f), which
+it passes between steps 96 and 128. At 64 px, decaying below the optimizer's own step (a floor of 0.25
+or 0.1 after a 3-8x boost over 32-48 steps) raised the share at step 64 on block4_conv3:42 (78-85%
+against 73%) only by ending lower (0.73-0.84 of boost 2's activation; 0.28-0.48 on block5_conv1:7), so
+it was not adopted. Earlier, against seconds on a 2-core CPU: after 72 steps "fast" held 90-93% of a
+256-step constant 1/f render where boost 4 with 1/f held 81% and constant steps 50%."""
 
 DECAY_POWERS = {None: 1.0, "fast": FAST_DECAY_POWER}
 """Spectrum decay power of the default parameterisation (`param.image`) for each schedule; the widget

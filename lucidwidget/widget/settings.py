@@ -41,15 +41,24 @@ SETTING_NAMES = (
 )
 """Traits that shape a render; changing any of them starts a new one."""
 
-ALPHA_PENALTY_WEIGHT = 5e2
+ALPHA_PENALTY_WEIGHT = 1e3
 """Weight of `alpha_penalty` (the squared gap between mean opacity and `opacity`, at most 1) in
-transparency mode, the RGBA tiles composited over `param.random_background` each step. Measured on
-vgg16-hed block4_conv3:42, 128 px, 256 steps, target 0.25, against an opaque render of equal steps
-(composites over 8 fresh random backgrounds): weight 3e2 ended at mean opacity 0.37 keeping 61% of the
-activation, 5e2 at 0.34 keeping 55%, 1e3 at 0.30 keeping 45%."""
+transparency mode, the RGBA tiles composited over `param.random_background` each step. Measured with
+`benchmarks/bench_quality.py --only transparency` (vgg16-hed, the widget's transparency mode, 128 px,
+256 steps, opacity 0.25): at 5e2, 5 of 6 cases met mean alpha 0.15-0.35, but block5_conv3:300 ended at
+0.373 (mean alpha over the six 0.300); at 1e3 it ends at 0.328 keeping 66% of an opaque render's
+activation over noise (71% at 5e2), and block4_conv3:42 at 0.289 keeping 81% (0.299 and 77% at 5e2).
+Before the target was read at the centre, a channel mean over the whole tile at 5e2 ended at 0.34
+keeping 55% over random backgrounds, and 1e3 at 0.30 keeping 45%."""
 
 ALPHA_PRIOR = 4.0
-"""TODO"""
+"""`param.image(alpha_prior=...)` in transparency mode: the alpha logits start at `-4 * r**2` (`r` the
+distance from the centre, 1 at the corners), so the first frames show opacity in the middle (alpha
+above 0.45 at the centre, below 0.05 at the corners) instead of a uniform 50% fog, and opacity costs
+more towards the borders throughout. Most of the single object comes from reading the target at the
+centre (`objectives.at_centre`); the prior adds a little at 256 steps (block5_conv3:300 at weight 1e3:
+mean alpha 0.328 and largest opaque region 0.81 of the opaque area with the prior, 0.349 and 0.79
+without; `bench_quality.py --alpha-prior 0`)."""
 
 SCHEDULE = "fast"
 """The widget renders with `Renderer.render(schedule="fast")` and that schedule's spectrum decay power
