@@ -6,15 +6,17 @@
    composited over uniform per-pixel noise as a share of it on an opaque render of equal steps; and the
    largest connected opaque region as a share of the opaque area. Per case, and the mean.
 3. Steps to image: with the widget's defaults, activation at 16 .. 256 steps as a share of the same
-   render's at 256 (the widget's own finished tile), for units across layers and seeds, with 1 tile and
-   with 4 (diversity on), next to the previous schedule's; with each render's final activation and
-   high-frequency share. Steps are deterministic, so these figures do not depend on the machine's load.
+   render's at 256 (the widget's own finished tile) and of Lucid's plain 256-step render (constant
+   steps, 1/f spectrum), for units across layers and seeds, with 1 tile and with 4 (diversity on), next
+   to the previous schedule's; with each render's final activation and high-frequency share. Steps do
+   not depend on the machine's speed, so neither do these figures.
 4. Early layers: the share of sampled block2_conv2 channels that come out as Nyquist checkerboards, and
    of block1_conv2 channels that come out flat.
 
     python benchmarks/bench_quality.py                      # everything: 256 steps, 128 px (hours on a CPU)
     python benchmarks/bench_quality.py --only steps --units 2 --seeds 1 --tiled-units 0  # a look
     python benchmarks/bench_quality.py --only transparency  # one section
+    python benchmarks/bench_quality.py --only transparency --cases 3 1 --alpha-prior 0  # compare a constant
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ transforms stay in the list with neutral strengths (`transform.preset`). Express
 `expression.parse`, which makes every number a knob, so editing a number in the text does not retrace.
 
 Three modes shape the images: "standard" (RGB tiles), "transparency" (RGBA tiles kept about `opacity`
-opaque, each one object in the middle: the target is read at the centre and opacity costs more towards
-the borders; the engine composites them over a random background for the model) and "interpolation" (the
-tiles morph from `channel` to `channel_b` of the layer, sharing low-resolution structure).
+opaque, each one object in the middle: the target and the diversity term are read at the centre and
+opacity costs more towards the borders; the engine composites them over a random background for the
+model) and "interpolation" (the tiles morph from `channel` to `channel_b` of the layer, sharing
+low-resolution structure).
 """
 
 from __future__ import annotations
