@@ -75,6 +75,19 @@ def test_at_centre_reads_every_grid_at_its_middle_cells():
         objectives.at_centre("odd:1")
 
 
+def test_at_centre_carries_the_references_of_an_objective_that_compares_with_a_photo(seq_model):
+    renderer = Renderer(seq_model)
+    rng = np.random.default_rng(0)
+    photo, image = (rng.uniform(size=(1, 32, 32, 3)).astype(np.float32) for _ in range(2))
+    objective = objectives.at_centre(objectives.content("conv3"))
+    bound = objective.with_images(image=photo)
+    given = objectives.at_centre(objectives.content("conv3", image=photo))
+    assert len(bound.references) == 1 and bound.signature == given.signature
+    centred = renderer.evaluate(bound, image)
+    whole = renderer.evaluate(objectives.content("conv3", image=photo), image)
+    assert np.isfinite(centred) and centred != pytest.approx(whole, rel=1e-3)
+
+
 def test_alpha_prior_starts_opaque_in_the_middle_and_round_trips():
     image = param.image(16, alpha=True, alpha_prior=4.0, seed=0)
     alpha = keras.ops.convert_to_numpy(image())[0, ..., 3]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from keras import ops
 
+from lucidwidget.optvis.knobs import Knobbed
 from lucidwidget.optvis.objectives.base import SPECIAL_INPUTS, Objective, units
 
 
@@ -21,7 +22,8 @@ def at_centre(objective):
     middle two rows or columns of an even grid), so a mean over positions becomes the centre's value
     and a position (a neuron's `x`, `y`) reads the centre too. Shapes do not change, so the objective's
     checks still hold. The model input, the raw image and layers without a grid are read as they are.
-    The knobs are the objective's own: a new channel or weight reuses the compiled step.
+    The knobs, per-item values and references are the objective's own, so a new channel or weight
+    reuses the compiled step; a reference's photo activations are compared as they are, not centred.
 
     Args:
         objective: an `Objective`.
@@ -42,7 +44,9 @@ def at_centre(objective):
     def items(T, *knobs):
         return objective._items(_Centre(T), *knobs)
 
-    return Objective(fn, objective.knobs, key=("at_centre", objective.signature),
+    # The key holds the objective's structure without its references, which the result carries (and
+    # `with_images` binds) itself.
+    return Objective(fn, objective.knobs, key=("at_centre", Knobbed.signature.fget(objective)),
                      description=f"at_centre({objective.description})", layers=objective.layers,
                      checks=(objective.validate,), references=objective.references,
                      items=items if objective.has_items else None)
