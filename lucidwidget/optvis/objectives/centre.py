@@ -31,7 +31,7 @@ def at_centre(objective):
     Example:
 
     ```python
-    obj = at_centre(channel("block5_conv1", 7)) - 500 * alpha_penalty(0.25)
+    obj = at_centre(channel("block5_conv1", 7)) - 1e3 * alpha_penalty(0.25)
     renderer.render(obj, param=functools.partial(param.image, alpha=True, alpha_prior=4))
     ```
     """
