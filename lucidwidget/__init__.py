@@ -24,6 +24,13 @@ _LAZY = {
     "render": ("lucidwidget.optvis.render", "render"),
     "Renderer": ("lucidwidget.optvis.render", "Renderer"),
     "LucidWidget": ("lucidwidget.widget", "LucidWidget"),
+    "attribution": ("lucidwidget.attribution", None),
+    "Explainer": ("lucidwidget.attribution", "Explainer"),
+    "attribute": ("lucidwidget.attribution", "attribute"),
+    "channel_attribution": ("lucidwidget.attribution", "channel_attribution"),
+    "spatial_attribution": ("lucidwidget.attribution", "spatial_attribution"),
+    "semantic_dictionary": ("lucidwidget.attribution", "semantic_dictionary"),
+    "neuron_groups": ("lucidwidget.attribution", "neuron_groups"),
 }
 
 _WITHOUT_BACKEND = {"data"}

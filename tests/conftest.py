@@ -13,16 +13,14 @@ import pytest  # noqa: E402
 
 SEED = 1234
 BACKEND_SUBSET = {
-    "test_backend.py", "test_checks.py", "test_errors.py", "test_expression.py", "test_image_objectives.py",
-    "test_models.py", "test_objectives.py", "test_optimizers.py", "test_param.py", "test_quality.py",
-    "test_readme.py", "test_render.py", "test_transform.py", "test_units.py", "test_widget.py",
+    "test_attribution.py", "test_attribution_scenes.py", "test_backend.py", "test_checks.py", "test_errors.py",
+    "test_expression.py", "test_image_objectives.py", "test_models.py", "test_objectives.py", "test_optimizers.py",
+    "test_param.py", "test_quality.py", "test_readme.py", "test_render.py", "test_transform.py", "test_units.py",
+    "test_widget.py",
 }
 """The engine and widget test files marked `backends`: CI runs them again under JAX and PyTorch
-(`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests). On this project's
-2-core CPU they took 4.0 min under JAX (mostly compiling) and under a minute under PyTorch, before
-test_readme.py joined (it compiles eight structures: 56-67 s under JAX and 25-32 s under PyTorch while
-other jobs shared the machine, 20-25 s under TensorFlow);
-add a file here when it tests the engine quickly."""
+(`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests); add a file here
+when it tests the engine quickly."""
 
 
 def pytest_collection_modifyitems(items):

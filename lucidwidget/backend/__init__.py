@@ -13,6 +13,8 @@ compiled loop (`keras.StatelessScope`) and writes them back after each call, PyT
     loop = backend.compile_loop(step, variables, max_count=64)   # step(index, *args) -> value
     values = loop(count, first, *args)      # steps first + 0 .. first + count - 1, one compiled call
     value, grads = backend.value_and_grad(fn, wrt, state)()   # fn() -> scalar; d fn / d wrt
+    (value, aux), grads = backend.value_and_grad(fn, wrt, has_aux=True)()   # fn() -> (scalar, aux)
+    compiled = backend.compile(fn, state)   # one compiled call of fn(*args); state: variables it reads
 """
 
 import keras
@@ -20,14 +22,14 @@ import keras
 name = keras.backend.backend()
 
 if name == "tensorflow":
-    from lucidwidget.backend._tensorflow import compile_loop, eval_shape, value_and_grad
+    from lucidwidget.backend._tensorflow import compile, compile_loop, eval_shape, value_and_grad
 elif name == "jax":
-    from lucidwidget.backend._jax import compile_loop, eval_shape, value_and_grad
+    from lucidwidget.backend._jax import compile, compile_loop, eval_shape, value_and_grad
 elif name == "torch":
-    from lucidwidget.backend._torch import compile_loop, eval_shape, value_and_grad
+    from lucidwidget.backend._torch import compile, compile_loop, eval_shape, value_and_grad
 else:
     raise ImportError(
         f"lucidwidget runs on the TensorFlow, JAX and PyTorch backends of Keras. Received: KERAS_BACKEND={name!r}"
     )
 
-__all__ = ["compile_loop", "eval_shape", "name", "value_and_grad"]
+__all__ = ["compile", "compile_loop", "eval_shape", "name", "value_and_grad"]

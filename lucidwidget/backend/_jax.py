@@ -1,5 +1,5 @@
-"""JAX: `jax.jit` around a `lax.while_loop` that threads the variables' values, `jax.value_and_grad`
-inside a `keras.StatelessScope`, `jax.eval_shape`."""
+"""JAX: `jax.jit` around a `lax.while_loop` that threads the variables' values, `jax.jit` for one
+compiled call, `jax.value_and_grad` inside a `keras.StatelessScope`, `jax.eval_shape`."""
 
 import threading
 
@@ -24,11 +24,12 @@ def _values(variables):
     return [v.value for v in variables]
 
 
-def value_and_grad(fn, wrt, state=()):
+def value_and_grad(fn, wrt, state=(), has_aux=False):
     """`g(*args) -> (value, grads)`: `fn(*args)` and its gradient with respect to the variables `wrt`.
 
     `state` lists other variables `fn` may update (a seed generator's state); their new values, and
-    those of the enclosing compiled loop's variables, are assigned after the gradient is taken.
+    those of the enclosing compiled loop's variables, are assigned after the gradient is taken. With
+    `has_aux`, `fn` returns `(value, aux)` and `g` returns `((value, aux), grads)`.
     """
     wrt = list(wrt)
 
@@ -38,14 +39,16 @@ def value_and_grad(fn, wrt, state=()):
 
         def pure(params, values, *args):
             with keras.StatelessScope([*zip(wrt, params), *zip(others, values)]) as scope:
-                value = fn(*args)
+                outputs = fn(*args)
                 updated = [scope.get_current_value(v) for v in others]
-            return value, updated
+            value, aux = outputs if has_aux else (outputs, None)
+            return value, (aux, updated)
 
-        (value, updated), grads = jax.value_and_grad(pure, has_aux=True)(_values(wrt), _values(others), *args)
+        (value, (aux, updated)), grads = jax.value_and_grad(pure, has_aux=True)(
+            _values(wrt), _values(others), *args)
         for variable, new in zip(others, updated):
             variable.assign(new)
-        return value, grads
+        return ((value, aux) if has_aux else value), grads
 
     return wrapped
 
@@ -104,6 +107,31 @@ def compile_loop(step, variables, max_count, jit_compile=None):
 
     loop.traces = 0
     return loop
+
+
+def compile(fn, state=(), jit_compile=None):
+    """`compiled(*args)`: `fn(*args)` under `jax.jit`, with the current values of the variables `fn`
+    reads (`state`, e.g. a model's weights) passed in through a `keras.StatelessScope` on every call,
+    so new values are seen without recompiling and never become constants of the program. `fn` must
+    not update them. Arguments of new shapes compile again; `compiled.traces` counts compiles."""
+    state = list(state)
+
+    def pure(values, *args):
+        compiled.traces += 1
+        _TRACING.variables = state
+        try:
+            with keras.StatelessScope(list(zip(state, values))):
+                return fn(*args)
+        finally:
+            _TRACING.variables = ()
+
+    function = jax.jit(pure)
+
+    def compiled(*args):
+        return function(_values(state), *args)
+
+    compiled.traces = 0
+    return compiled
 
 
 def eval_shape(fn, *specs):

@@ -1,5 +1,5 @@
 """TensorFlow: `tf.function` around a `tf.while_loop` that captures the variables and updates them in
-place, `tf.GradientTape`, concrete-function shapes."""
+place, `tf.function` for one compiled call, `tf.GradientTape`, concrete-function shapes."""
 
 import keras
 import tensorflow as tf
@@ -10,18 +10,19 @@ def _resource(variable):
     return variable.value if isinstance(variable, keras.Variable) else variable
 
 
-def value_and_grad(fn, wrt, state=()):
+def value_and_grad(fn, wrt, state=(), has_aux=False):
     """`g(*args) -> (value, grads)`: `fn(*args)` and its gradient with respect to the variables `wrt`.
 
-    `state` lists other variables `fn` may update; TensorFlow updates them in place.
+    `state` lists other variables `fn` may update; TensorFlow updates them in place. With `has_aux`,
+    `fn` returns `(value, aux)` and `g` returns `((value, aux), grads)`.
     """
     wrt = [_resource(v) for v in wrt]
 
     def wrapped(*args):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(wrt)
-            value = fn(*args)
-        return value, tape.gradient(value, wrt)
+            outputs = fn(*args)
+        return outputs, tape.gradient(outputs[0] if has_aux else outputs, wrt)
 
     return wrapped
 
@@ -47,6 +48,24 @@ def compile_loop(step, variables, max_count, jit_compile=False):
 
     loop.traces = 0
     return loop
+
+
+def compile(fn, state=(), jit_compile=False):
+    """`compiled(*args)`: `fn(*args)` as one `tf.function`; the graph captures the variables it reads
+    (`state` needs no special treatment here). A call with arguments of new shapes traces again;
+    `compiled.traces` counts traces."""
+
+    def traced(*args):
+        compiled.traces += 1
+        return fn(*args)
+
+    function = tf.function(traced, jit_compile=jit_compile)
+
+    def compiled(*args):
+        return function(*args)
+
+    compiled.traces = 0
+    return compiled
 
 
 def eval_shape(fn, *specs):

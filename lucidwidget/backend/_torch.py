@@ -9,20 +9,22 @@ from torch._subclasses.fake_tensor import (
 )
 
 
-def value_and_grad(fn, wrt, state=()):
+def value_and_grad(fn, wrt, state=(), has_aux=False):
     """`g(*args) -> (value, grads)`: `fn(*args)` and its gradient with respect to the variables `wrt`.
 
-    `state` lists other variables `fn` may update; PyTorch updates them in place.
+    `state` lists other variables `fn` may update; PyTorch updates them in place. With `has_aux`,
+    `fn` returns `(value, aux)` and `g` returns `((value, aux), grads)`.
     """
     wrt = list(wrt)
 
     def wrapped(*args):
         params = [v.value for v in wrt]
         with torch.enable_grad():
-            value = fn(*args)
+            outputs = fn(*args)
+            value = outputs[0] if has_aux else outputs
             grads = torch.autograd.grad(value, params, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-        return value.detach(), grads
+        return keras.tree.map_structure(lambda t: t.detach() if torch.is_tensor(t) else t, outputs), grads
 
     return wrapped
 
@@ -39,6 +41,19 @@ def compile_loop(step, variables, max_count, jit_compile=None):
 
     loop.traces = 0
     return loop
+
+
+def compile(fn, state=(), jit_compile=None):
+    """`compiled(*args)`: `fn(*args)` run eagerly without recording gradients (a gradient inside `fn`,
+    from `value_and_grad`, records its own). Nothing is compiled: `compiled.traces` is 1 once it ran."""
+
+    def compiled(*args):
+        compiled.traces = 1
+        with torch.no_grad():
+            return fn(*args)
+
+    compiled.traces = 0
+    return compiled
 
 
 def eval_shape(fn, *specs):

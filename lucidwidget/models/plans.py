@@ -20,10 +20,19 @@ from lucidwidget.models.layers import children, graph_of
 
 
 class ForwardPass:
-    """One forward pass: the redirect switch and the activations recorded so far (forward order)."""
+    """One forward pass: the redirect switch, edits, and the activations recorded so far (forward order).
 
-    def __init__(self, redirect):
+    Args:
+        redirect: the redirected-ReLU switch (see `activations.redirected_relu`).
+        edits: `{tapped name: fn(outputs) -> outputs}`: what flows on from that layer's first call is
+            `fn` of its outputs (after any activation), e.g. plus a zero tensor whose gradient is the
+            gradient with respect to the layer, or scaled for a path integral. An edit runs only where
+            later layers read the outputs. Defaults to None (no edits).
+    """
+
+    def __init__(self, redirect, edits=None):
         self.redirect = redirect
+        self.edits = dict(edits or {})
         self.values = {}
 
     def record(self, names, value):
@@ -33,6 +42,13 @@ class ForwardPass:
             first = keras.tree.flatten(value)[0]
             for name in names:
                 self.values.setdefault(name, first)
+
+    def edit(self, names, outputs):
+        """`outputs` after the edits of `names` (each applied once: at a layer's first call)."""
+        for name in names:
+            if name in self.edits:
+                outputs = self.edits.pop(name)(outputs)
+        return outputs
 
 
 class _Step:
@@ -69,7 +85,7 @@ class _Step:
         if self.inner is not None:
             outputs = self.inner.run(args, kwargs, run, stoppable=not (self.outputs_needed or self.taps))
             run.record(self.taps, outputs)
-            return outputs
+            return run.edit(self.taps, outputs)
         if self.accepts_training:
             kwargs = {**kwargs, "training": False}
         if self.deferred:
@@ -80,7 +96,7 @@ class _Step:
         if not self.tap_pre and redirect is False:
             outputs = self.layer(*args, **kwargs)
             run.record(self.taps, outputs)
-            return outputs
+            return run.edit(self.taps, outputs)
         if self.twin is not None:
             pre, activate = self.twin(*args, **kwargs), self.layer.activation
         else:
@@ -95,7 +111,7 @@ class _Step:
             outputs = activations.redirected_relu(activate, pre, self.relu_max, redirect)
         if not self.tap_pre:
             run.record(self.taps, outputs)
-        return outputs
+        return run.edit(self.taps, outputs)
 
 
 def _route(targets, depth):

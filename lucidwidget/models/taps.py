@@ -103,12 +103,15 @@ class FeatureTap:
         """
         return self.read(images, redirect_relu).as_dict()
 
-    def read(self, images, redirect_relu=False):
+    def read(self, images, redirect_relu=False, edits=None):
         """Like calling the tap, but returns a `TapReading`: `reading.units(name, index)` computes only
-        units `index` of the deepest tapped layer when it is a plain conv or dense layer."""
+        units `index` of the deepest tapped layer when it is a plain conv or dense layer.
+
+        `edits`: `{tapped name: fn(outputs) -> outputs}` changes what flows on from a tapped layer to
+        the layers after it (see `plans.ForwardPass`); the recorded value is the layer's own."""
         if self._plan is None:
             return units.TapReading({})
-        run = ForwardPass(_redirect_switch(redirect_relu))
+        run = ForwardPass(_redirect_switch(redirect_relu), edits)
         self._plan.run((self._model_inputs(ops.convert_to_tensor(images, "float32")),), {}, run, stoppable=True)
         missing = [name for name in self.layer_names if name not in run.values]
         if missing:
