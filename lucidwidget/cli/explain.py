@@ -28,6 +28,9 @@ METHOD_OPTIONS = {"layer": ("gradcam", "gradcam++", "scorecam"), "samples": ("sm
 DEFAULT_SIDE = 224
 """The shorter side of the photo a model that takes any size sees: ImageNet's size, quick on a CPU."""
 
+DEFAULT_OUTPUT = "heat.png"
+"""Where the heat map goes when --target is given without -o and nothing is listed."""
+
 RAW_SUFFIX = ".npy"
 """An output ending in this is the raw map (float32, the photo's height and width), for further work."""
 
@@ -55,9 +58,9 @@ def _check_options(args):
         raise ValueError(f"Expected --opacity in [0, 1]. Received: opacity={args.opacity}")
     if args.output is not None and args.target is None:
         raise ValueError(f"-o writes the heat map of a target: give --target too. Received: output={args.output!r}")
-    if args.target is None:
-        return None
-    output = args.output or "heat.png"
+    if args.target is None or (args.output is None and (args.top_channels or args.top_outputs)):
+        return None                                     # the target is what the listed channels explain
+    output = args.output or DEFAULT_OUTPUT
     if not output.lower().endswith(RAW_SUFFIX):
         common.check_output(output, "--output")
     else:
@@ -157,7 +160,7 @@ def add_parser(commands):
                          help="how much the heat map's colour covers the photo where it is strongest" + default)
     explain.add_argument("-o", "--output", default=None,
                          help="heat map over the photo to write (.png, .jpg, .webp, .gif), or the raw map (.npy) "
-                              "(default: heat.png when --target is given)")
+                              f"(default: {DEFAULT_OUTPUT} when --target is given and nothing is listed)")
     explain.add_argument("--top-channels", default=None, metavar="LAYER",
                          help="print the layer's top channels on the photo: by attribution to --target when the layer "
                               "runs before it, else by mean activation")

@@ -90,7 +90,13 @@ photo's pixels (eyes and fur patterns over a recognisable cat); with the "fast" 
 steps 0.47, and with the widget's defaults (256 steps of 0.05, "fast") 0.27: the photo painted over."""
 
 IMAGE_SCHEDULE = None
-"""The image modes render with constant steps (and the default spectrum), not `SCHEDULE`: MEASURE"""
+"""The image modes render with constant steps (and the default spectrum), not `SCHEDULE`: started from the
+photo, the "fast" schedule's larger first steps wash it out. On vgg16-hed, chelsea, 128 px, 256 steps,
+the widget's defaults, seed 0: style mode (the gallery's block4_conv3:42 as the style, content at
+block4_conv3) kept a pixel correlation of 0.57 with the photo with constant steps and 0.23 with "fast"
+(block4_conv3 activations 0.72 and 0.67); dream mode, see `DREAM_STEPS`. Caricature starts from noise
+and does about as well either way (its block4_conv3 activations correlate 0.835 and 0.826 with the
+photo's); with constant steps the cat's eyes and nose were plainer to see."""
 
 ALIGNMENT_WEIGHT = 1e-3
 """Weight of `alignment` (minus squared activation differences of neighbouring frames) in interpolation
