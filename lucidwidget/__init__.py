@@ -31,6 +31,8 @@ _LAZY = {
     "spatial_attribution": ("lucidwidget.attribution", "spatial_attribution"),
     "semantic_dictionary": ("lucidwidget.attribution", "semantic_dictionary"),
     "neuron_groups": ("lucidwidget.attribution", "neuron_groups"),
+    "atlas": ("lucidwidget.atlas", None),
+    "Atlas": ("lucidwidget.widget", "Atlas"),
 }
 
 _WITHOUT_BACKEND = {"data"}

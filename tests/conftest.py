@@ -19,8 +19,8 @@ BACKEND_SUBSET = {
     "test_widget.py",
 }
 """The engine and widget test files marked `backends`: CI runs them again under JAX and PyTorch
-(`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests); add a file here
-when it tests the engine quickly."""
+(`KERAS_BACKEND=jax python -m pytest -m backends`; on PyTorch without the `vgg` tests). Add a file here
+when it tests the engine quickly; `.ci/run` prints each run's time."""
 
 
 def pytest_collection_modifyitems(items):

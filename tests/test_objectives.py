@@ -346,3 +346,56 @@ def test_wrap_objective_keeps_non_numbers_as_structure():
 def test_wrap_objective_refuses_a_non_callable():
     with pytest.raises(TypeError, match="Received: factory=3"):
         obj.wrap_objective(3)
+
+
+def test_a_channel_list_is_one_channel_per_batch_item():
+    objective = obj.channel("conv", [4, 0, 2])
+    per_item = conv.mean(axis=(1, 2))[[0, 1, 2], [4, 0, 2]]
+    assert value(objective) == pytest.approx(per_item.sum(), rel=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(objective.per_item(make_T())), per_item, rtol=1e-5)
+    logits = obj.class_logit("dense", [5, 1, 3])
+    np.testing.assert_allclose(ops.convert_to_numpy(logits.per_item(make_T())), dense[[0, 1, 2], [5, 1, 3]],
+                               rtol=1e-6)
+    # One knob: another list of the same length shares the signature, another length does not.
+    assert obj.channel("conv", [1, 1, 3]).signature == objective.signature
+    assert obj.channel("conv", [1, 3]).signature != objective.signature
+    assert "[4, 0, 2]" in objective.description
+
+
+def test_a_channel_list_item_has_the_gradient_of_its_own_channel_alone():
+    x = keras.Variable(conv)
+
+    def gradient(objective):
+        return backend.value_and_grad(lambda: objective({"conv": x.value}.__getitem__), [x])()[1][0]
+
+    batched = ops.convert_to_numpy(gradient(obj.channel("conv", [4, 0, 2])))
+    for item, channel in enumerate([4, 0, 2]):
+        alone = ops.convert_to_numpy(gradient(obj.channel("conv", channel, batch=item)))
+        np.testing.assert_allclose(batched[item], alone[item], rtol=1e-6, atol=1e-9)
+
+
+def test_a_channel_list_is_checked_against_the_batch_and_the_layer():
+    objective = obj.channel("conv", [4, 0, 2])
+    objective.validate(SHAPES, 3)
+    with pytest.raises(ValueError, match=r"one channel per batch item: 3 channels for batch=4"):
+        objective.validate(SHAPES, 4)
+    with pytest.raises(ValueError, match=r"channel in \[0, 4\] for layer 'conv'. Received: channel=5"):
+        obj.channel("conv", [1, 5, 0]).validate(SHAPES, 3)
+    with pytest.raises(ValueError, match="at least one channel"):
+        obj.channel("conv", [])
+    with pytest.raises(TypeError, match="leave `batch` out"):
+        obj.channel("conv", [1, 2], batch=0)
+
+
+def test_per_item_values_of_sums_single_items_and_batch_wide_terms():
+    T = make_T()
+    mean_channel = obj.channel("conv", 2) - 0.5 * obj.deepdream("conv")
+    expected = conv[..., 2].mean(axis=(1, 2)) - 0.5 * (conv**2).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(ops.convert_to_numpy(mean_channel.per_item(T)), expected, rtol=1e-5)
+    assert value(mean_channel) == pytest.approx(expected.mean(), rel=1e-5)
+    one = obj.neuron("conv", 3, x=3, batch=2)
+    np.testing.assert_allclose(ops.convert_to_numpy(one.per_item(T)), [0.0, 0.0, conv[2, 1, 3, 3]], rtol=1e-6)
+    mixed = obj.channel("conv", 2) + 10 * obj.diversity("conv")
+    assert not mixed.has_items
+    with pytest.raises(ValueError, match="no per-item values: a term compares the images"):
+        mixed.per_item(T)

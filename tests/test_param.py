@@ -422,3 +422,34 @@ def test_a_few_adam_steps_raise_an_objective():
         _, grads = loss_and_grads()
         optimizer.apply(grads, p.variables)
     assert float(to_numpy(redness())) > before + 0.01
+
+
+PER_ITEM_FACTORIES = {
+    "image_fft": lambda batch, seed: param.image(SIZE, 10, batch=batch, seed=seed),
+    "image_pixel_alpha": lambda batch, seed: param.image(SIZE, batch=batch, fft=False, alpha=True, seed=seed),
+    "lowres_per_item": lambda batch, seed: param.lowres_tensor((batch, SIZE, SIZE, 3), (batch, 4, 4, 3), seed=seed),
+    "generator": lambda batch, seed: param.generator(tiny_generator(), batch=batch, seed=seed),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PER_ITEM_FACTORIES))
+def test_one_seed_per_item_starts_each_item_as_a_batch_of_one(name):
+    factory = PER_ITEM_FACTORIES[name]
+    seeds = [7, 3, 7]
+    batch = factory(3, seeds)
+    images = to_numpy(batch())
+    for index, seed in enumerate(seeds):
+        np.testing.assert_allclose(images[index], to_numpy(factory(1, seed)())[0], atol=1e-6)
+    variables = list(batch.variables)
+    batch.reset([3, 7, 3])                      # in place, item by item
+    np.testing.assert_allclose(to_numpy(batch())[[0, 1, 2]], images[[1, 0, 1]], atol=1e-6)
+    assert all(a is b for a, b in zip(batch.variables, variables))
+
+
+def test_per_item_seeds_need_one_seed_per_item_and_independent_items():
+    with pytest.raises(ValueError, match=r"one seed per batch item \(2\)\. Received: seed=\[1, 2, 3\]"):
+        param.image(SIZE, batch=2, seed=[1, 2, 3])
+    with pytest.raises(ValueError, match="cannot start each batch item from its own seed"):
+        param.aligned_image(SIZE, batch=2, shared=(2,), seed=[1, 2])
+    with pytest.raises(TypeError, match="whole number"):
+        param.image(SIZE, batch=2, seed=[1, 2.5])

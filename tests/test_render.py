@@ -313,3 +313,31 @@ def test_a_unit_that_responds_raises_no_warning(dead_unit_model, recwarn):
     lw.render(dead_unit_model, "conv:0", preactivation=False, size=16, steps=10, seed=0, transforms=[])
     still = [str(w.message) for w in recwarn if issubclass(w.category, lw.optvis.render.StillObjectiveWarning)]
     assert still == []
+
+
+def test_one_seed_per_item_renders_each_item_as_it_would_render_alone(seq_model):
+    """The atlas's contract: with one channel and one seed per batch item, an image depends only on its
+    channel and seed, never on the batch it shares; a new chunk of the same size reuses the step."""
+    renderer = Renderer(seq_model)
+    settings = dict(size=32, steps=12, transforms=SMALL_TRANSFORMS)
+    channels, seeds = [5, 0, 9], [101, 7, 55]
+    objective = objectives.channel("conv3", channels)
+    batch = renderer.render(objective, batch=3, seed=seeds, **settings)
+    values = renderer.evaluate(objective, batch, per_item=True)
+    traces = renderer.trace_count
+    for index, (channel, seed) in enumerate(zip(channels, seeds)):
+        alone = renderer.render(objectives.channel("conv3", channel), seed=seed, **settings)
+        # Float rounding only: batched and single convolutions may sum in another order.
+        assert np.abs(alone[0] - batch[index]).max() < 1e-3
+        assert values[index] == pytest.approx(renderer.evaluate(f"conv3:{channel}", alone), rel=1e-3, abs=1e-4)
+    renderer.render(objectives.channel("conv3", [1, 2, 3]), batch=3, seed=[1, 2, 3], **settings)
+    assert renderer.trace_count == traces + 1                     # the batch-of-one plan, then no more
+    shuffled = renderer.render(objective, batch=3, seed=[seeds[2], seeds[1], seeds[0]], **settings)
+    assert np.abs(shuffled[1] - batch[1]).max() < 1e-3         # same channel and seed: same image
+    assert np.abs(shuffled[0] - batch[0]).max() > 1e-2         # another seed: another start
+
+
+def test_per_item_seeds_are_checked(seq_model):
+    renderer = Renderer(seq_model)
+    with pytest.raises(ValueError, match=r"one seed per batch item \(2\)"):
+        renderer.render("conv3:1", batch=2, seed=[1, 2, 3], size=32, steps=2)

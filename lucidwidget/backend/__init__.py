@@ -15,6 +15,7 @@ compiled loop (`keras.StatelessScope`) and writes them back after each call, PyT
     value, grads = backend.value_and_grad(fn, wrt, state)()   # fn() -> scalar; d fn / d wrt
     (value, aux), grads = backend.value_and_grad(fn, wrt, has_aux=True)()   # fn() -> (scalar, aux)
     compiled = backend.compile(fn, state)   # one compiled call of fn(*args); state: variables it reads
+    backend.on_accelerator()                # whether the backend computes on a GPU or TPU
 """
 
 import keras
@@ -22,14 +23,14 @@ import keras
 name = keras.backend.backend()
 
 if name == "tensorflow":
-    from lucidwidget.backend._tensorflow import compile, compile_loop, eval_shape, value_and_grad
+    from lucidwidget.backend._tensorflow import compile, compile_loop, eval_shape, on_accelerator, value_and_grad
 elif name == "jax":
-    from lucidwidget.backend._jax import compile, compile_loop, eval_shape, value_and_grad
+    from lucidwidget.backend._jax import compile, compile_loop, eval_shape, on_accelerator, value_and_grad
 elif name == "torch":
-    from lucidwidget.backend._torch import compile, compile_loop, eval_shape, value_and_grad
+    from lucidwidget.backend._torch import compile, compile_loop, eval_shape, on_accelerator, value_and_grad
 else:
     raise ImportError(
         f"lucidwidget runs on the TensorFlow, JAX and PyTorch backends of Keras. Received: KERAS_BACKEND={name!r}"
     )
 
-__all__ = ["compile", "compile_loop", "eval_shape", "name", "value_and_grad"]
+__all__ = ["compile", "compile_loop", "eval_shape", "name", "on_accelerator", "value_and_grad"]

@@ -138,3 +138,8 @@ def eval_shape(fn, *specs):
     """Output shapes of `fn` on inputs of `specs` ((shape, dtype) pairs), without running it."""
     structs = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in specs]
     return jax.tree_util.tree_map(lambda s: tuple(s.shape), jax.eval_shape(fn, *structs))
+
+
+def on_accelerator():
+    """Whether JAX computes on a GPU or TPU."""
+    return jax.default_backend() != "cpu"

@@ -97,3 +97,8 @@ def eval_shape(fn, *specs):
         *[tf.TensorSpec(shape, dtype) for shape, dtype in specs]
     )
     return tf.nest.map_structure(lambda t: tuple(t.shape), concrete.structured_outputs)
+
+
+def on_accelerator():
+    """Whether TensorFlow sees a GPU or TPU."""
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))

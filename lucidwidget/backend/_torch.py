@@ -75,3 +75,8 @@ def _shapes(fn, specs):
     with torch.no_grad():
         outputs = fn(*inputs)
     return keras.tree.map_structure(lambda t: tuple(t.shape), outputs)
+
+
+def on_accelerator():
+    """Whether tensors live on a GPU (CUDA or Apple's MPS), as Keras places them."""
+    return torch.cuda.is_available() or (hasattr(torch.backends, "mps") and torch.backends.mps.is_available())

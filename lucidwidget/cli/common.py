@@ -57,12 +57,10 @@ def _name_key(name):
     return name.lower().replace("-", "").replace("_", "")
 
 
-def load_model(spec):
-    """A zoo name (see `lucidwidget models`) or a saved `.keras`/`.h5`/`.hdf5` model, loaded without
-    compiling (a Keras 2 file's optimizer settings are not needed and may not load). The model is named
-    `spec`, so every message names it as the user typed it."""
+def check_model_name(spec):
+    """Unless `spec` names a model file, it must be a zoo name (close matches and the command that lists
+    them otherwise). Imports the backend's models module, not the model."""
     from lucidwidget.models import list_models
-    from lucidwidget.models import load_model as load_zoo_model
 
     if not is_model_file(spec):
         names = list_models()
@@ -70,6 +68,15 @@ def load_model(spec):
         if _name_key(spec) not in known:
             raise ValueError(f"Unknown model {spec!r}.{did_you_mean(spec, names)} Run `lucidwidget models` for the "
                              f"names, or give a {'/'.join(MODEL_FILE_SUFFIXES)} file. Received: model={spec!r}")
+
+
+def load_model(spec):
+    """A zoo name (see `lucidwidget models`) or a saved `.keras`/`.h5`/`.hdf5` model, loaded without
+    compiling (a Keras 2 file's optimizer settings are not needed and may not load). The model is named
+    `spec`, so every message names it as the user typed it."""
+    from lucidwidget.models import load_model as load_zoo_model
+
+    check_model_name(spec)
     model = load_zoo_model(spec)
     model.name = spec
     return model

@@ -198,11 +198,21 @@ class Renderer:
         """Asks the running `render` to stop after its current chunk; safe from any thread."""
         self._cancel.set()
 
-    def evaluate(self, objective, images):
+    def evaluate(self, objective, images, *, per_item=False):
         """The objective's value on given images in [0, 1], without transforms.
 
-        Useful to compare a visualisation with a photo, or a render with noise. `images` is a batch, or
-        one image, with the model's channel count (and its size, for a fixed-size model).
+        Useful to compare a visualisation with a photo, or a render with noise.
+
+        Args:
+            objective: an `Objective`, `"layer:channel"` or an expression.
+            images: a batch, or one image, with the model's channel count (and its size, for a
+                fixed-size model).
+            per_item: return each image's own score (`Objective.per_item`) instead of the
+                objective's value, e.g. each unit's value after a render with one unit per batch
+                item. Defaults to False.
+
+        Returns:
+            A float, or a float32 array with one value per image when `per_item`.
         """
         objective = self.objective(objective)
         images = np.asarray(images, dtype=np.float32)
@@ -221,6 +231,8 @@ class Renderer:
         images = ops.convert_to_tensor(images)
         model_input = fit_to_model(images, self.preprocess)
         T = Activations(tap.read(model_input), model_input, images)
+        if per_item:
+            return ops.convert_to_numpy(objective.per_item(T)).astype(np.float32)
         knobs = [ops.convert_to_tensor(k) for k in objective.knobs]
         return float(ops.convert_to_numpy(objective.fn(T, *knobs, *references)))
 
@@ -248,7 +260,7 @@ class Renderer:
         return self._taps[layers]
 
     def _plan(self, objective, transforms, factory, size, batch, optimizer, normalize_gradients, redirect,
-              schedule=None):
+              schedule=None, item_seeds=False):
         key = (
             objective.signature,
             tuple(t.signature for t in transforms),
@@ -259,6 +271,7 @@ class Renderer:
             bool(normalize_gradients),
             redirect,
             schedule,
+            item_seeds,
         )
         plan = self._plans.get(key)
         if plan is None:
@@ -275,6 +288,7 @@ class Renderer:
                 normalize_gradients=normalize_gradients,
                 redirect=redirect,
                 jit_compile=self.jit_compile,
+                item_seeds=item_seeds,
             )
             self._plans[key] = plan
         return plan
@@ -328,7 +342,11 @@ class Renderer:
             batch: images optimised together. Defaults to 1.
             steps: optimizer steps. Defaults to the largest of `thresholds` when they are given, else
                 `DEFAULT_STEPS` (256).
-            seed: makes the run deterministic. Defaults to None (a fresh random start).
+            seed: makes the run deterministic. A list of one seed per batch item seeds each item on its
+                own: its random start and its random transforms each step are those of a batch of one
+                rendered with that seed, so with objectives that treat items independently (such as
+                `objectives.channel(layer, [c0, c1, ...])`) each image matches its batch-of-one render
+                up to float rounding, whatever batch it shares. Defaults to None (a fresh random start).
             param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)` (plus
                 `channels=` for a model whose images are not RGB), e.g.
                 `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum,
@@ -392,6 +410,9 @@ class Renderer:
         redirect_relu_steps = checks.whole(redirect_relu_steps, "redirect_relu_steps", 0)
         if learning_rate is not None:
             learning_rate = optimizers_lib.check_learning_rate(learning_rate)
+        item_seeds = param_lib.is_seed_list(seed)
+        if item_seeds:
+            seed = param_lib.check_item_seeds(seed, batch)
         final_size = self._final_size(size)
         transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
         if factory is None:
@@ -417,7 +438,8 @@ class Renderer:
             frame_callbacks=[c for c in callbacks if getattr(c, "frame_interval", None) is not None],
         )
         plans = [self._plan(objective, transforms, factory, stage_size, batch, optimizer, normalize_gradients,
-                            redirect=redirect_relu_steps > 0, schedule=schedule) for stage_size, _ in stages]
+                            redirect=redirect_relu_steps > 0, schedule=schedule, item_seeds=item_seeds)
+                 for stage_size, _ in stages]
         _call(callbacks, "on_render_begin", {
             "steps": steps, "batch": batch, "size": final_size, "objective": objective.description,
             "compiling": plans[0].traces == 0,

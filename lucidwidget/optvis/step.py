@@ -4,6 +4,10 @@ A `CompiledLoop` holds the stateful objects its compiled loop updates (the param
 variables, the optimizer's slots, a seed generator) together with the templates whose signatures it
 was compiled for. Knob values arrive as tensor arguments, so one loop serves every run of its
 structure. `lucidwidget.backend` compiles it for the backend Keras runs on.
+
+With `item_seeds`, each batch item has a seed generator of its own and the random transforms are
+applied to each item alone with it, so item i's transforms each step are the ones a batch of one seeded
+alike would draw: an image does not depend on the batch it was rendered in.
 """
 
 from __future__ import annotations
@@ -100,16 +104,20 @@ class CompiledLoop:
             `redirect_until` steps of a run. Without it every ReLU is the layer's own, so the backend
             can fuse each convolution with its bias and ReLU.
         jit_compile: TensorFlow only: compile with XLA (JAX always does; PyTorch runs eagerly).
+        item_seeds: one seed generator per batch item, seeded by `seed([s0, s1, ...])`, each drawing
+            only its item's transforms. Defaults to False (one generator for the batch).
     """
 
     def __init__(self, objective, transforms, image_param, optimizer, tap, *, preprocess=None,
-                 normalize_gradients=False, redirect=False, jit_compile=False):
+                 normalize_gradients=False, redirect=False, jit_compile=False, item_seeds=False):
         self.objective = objective
         self.transforms = list(transforms)
         self.param = image_param
         self.optimizer = optimizer
         self.tap = tap
         self.rng = keras.random.SeedGenerator(0)
+        self.item_rngs = [keras.random.SeedGenerator(0) for _ in range(image_param.shape[0])] if item_seeds else []
+        rng_states = [rng.state for rng in self.item_rngs or [self.rng]]
         self._collapse_alpha = transform_lib.collapse_alpha_random(background=param_lib.random_background)
         # The model sees a window the size of the image (for a fixed-size model, its input size):
         # padding only supplies what the random transforms move into view (Lucid's cropping jitter
@@ -120,8 +128,8 @@ class CompiledLoop:
         self._normalize = normalize_gradients
         self._redirect = redirect
         self.optimizer.build(self.param.variables)
-        self._gradient = backend.value_and_grad(self._loss, self.param.variables, [self.rng.state])
-        state = [*self.param.variables, *self.optimizer.variables, self.rng.state]
+        self._gradient = backend.value_and_grad(self._loss, self.param.variables, rng_states)
+        state = [*self.param.variables, *self.optimizer.variables, *rng_states]
         self.loop = backend.compile_loop(self._step, state, MAX_CHUNK_STEPS, jit_compile=jit_compile)
 
     @property
@@ -130,14 +138,24 @@ class CompiledLoop:
         return self.loop.traces
 
     def seed(self, seed):
-        """Restarts the random transforms' stream from `seed`."""
-        self.rng.state.assign(ops.convert_to_tensor([seed % 2**31, 0], dtype=self.rng.state.dtype))
+        """Restarts the random transforms' stream from `seed`: an int, or (with `item_seeds`) one per item."""
+        pairs = zip(self.item_rngs, seed) if self.item_rngs else [(self.rng, seed)]
+        for rng, value in pairs:
+            rng.state.assign(ops.convert_to_tensor([value % 2**31, 0], dtype=rng.state.dtype))
 
     def _model_input(self, image, transform_knobs):
-        x = transform_lib.apply_transforms(self.transforms, image, self.rng, transform_knobs, window=self._window)
-        if x.shape[-1] == self.tap.channels + 1:      # alpha not composited by the user's transforms
-            x = self._collapse_alpha(x, self.rng)
+        if self.item_rngs:
+            x = ops.concatenate([self._transformed(image[i:i + 1], rng, transform_knobs)
+                                 for i, rng in enumerate(self.item_rngs)], axis=0)
+        else:
+            x = self._transformed(image, self.rng, transform_knobs)
         return fit_to_model(x, self._preprocess)
+
+    def _transformed(self, image, rng, transform_knobs):
+        x = transform_lib.apply_transforms(self.transforms, image, rng, transform_knobs, window=self._window)
+        if x.shape[-1] == self.tap.channels + 1:      # alpha not composited by the user's transforms
+            x = self._collapse_alpha(x, rng)
+        return x
 
     def _loss(self, step, objective_knobs, transform_knobs, redirect_until):
         image = self.param()

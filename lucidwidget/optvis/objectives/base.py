@@ -43,6 +43,8 @@ class Objective(Knobbed):
             each one's value (its images' activations at its layer, or a statistic of them) at the
             render's size and passes the values to `fn` after the knobs: `fn(T, *knobs, *values)`.
             Defaults to none.
+        items: `items(T, *knobs) -> (batch,)` each batch item's own score (see `per_item`), or None
+            when the objective scores the batch as a whole (diversity, alignment). Defaults to None.
 
     Example:
 
@@ -53,7 +55,8 @@ class Objective(Knobbed):
     ```
     """
 
-    def __init__(self, fn, knobs=(), key=None, description=None, layers=(), checks=(), references=()):
+    def __init__(self, fn, knobs=(), key=None, description=None, layers=(), checks=(), references=(),
+                 items=None):
         if not callable(fn):
             raise TypeError(f"Expected a callable `fn(T, *knobs)`. Received: fn={fn!r}")
         super().__init__(fn, knobs, key)
@@ -61,6 +64,7 @@ class Objective(Knobbed):
         self.layers = frozenset(layers) - set(SPECIAL_INPUTS)
         self.references = tuple(references)
         self._checks = tuple(checks)
+        self._items = items
         self._terms = None
 
     @property
@@ -108,6 +112,26 @@ class Objective(Knobbed):
         bound = copy.copy(self)
         bound.references = tuple(reference.bound(images.get(reference.slot)) for reference in self.references)
         return bound
+
+    @property
+    def has_items(self) -> bool:
+        """Whether `per_item` is defined: every term scores each batch item on its own."""
+        return self._items is not None
+
+    def per_item(self, T):
+        """Each batch item's own score, a float32 vector `(batch,)`: what the objective gives that image
+        alone, or for an objective with one unit per batch item (`channel(layer, [c0, c1, ...])`), item
+        i's value of its own unit. `T("input")` gives the batch size. Sums combine their terms' scores.
+
+        Raises:
+            ValueError: a term compares the images of the batch (diversity, alignment, interpolation).
+        """
+        if self._items is None:
+            raise ValueError(
+                f"The objective {self.description} has no per-item values: a term compares the images of the "
+                f"batch with each other. Received: objective={self.description!r}"
+            )
+        return ops.cast(self._items(T, *(ops.convert_to_tensor(k) for k in self.knobs)), "float32")
 
     def validate(self, shapes, batch):
         """Raises `ValueError` if the objective cannot work on a model, before any rendering.
@@ -331,6 +355,11 @@ def weighted_sum(terms) -> Objective:
                   for part, own, refs in zip(parts, own_knobs, own_references)]
         return ops.sum(weights * ops.stack(values))
 
+    def items(T, *knobs):
+        weights, *knobs = as_tensors(knobs)
+        values = [ops.cast(part._items(T, *own), "float32") for part, own in zip(parts, split_knobs(knobs, parts))]
+        return ops.sum(weights[:, None] * ops.stack(values), axis=0)
+
     combined = Objective(
         fn,
         (weights, *(k for part in parts for k in part.knobs)),
@@ -339,12 +368,14 @@ def weighted_sum(terms) -> Objective:
         layers=frozenset().union(*(part.layers for part in parts)),
         checks=tuple(part.validate for part in parts),
         references=tuple(reference for part in parts for reference in part.references),
+        items=items if all(part.has_items for part in parts) else None,
     )
     combined._terms = tuple(terms)
     return combined
 
 
-def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None, structure=(), references=()):
+def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None, structure=(), references=(),
+         items=True):
     """Builds a library objective from `compute(T, *knobs, *reference_values) -> scalar`.
 
     With `batch` set, `compute` sees only that batch item (as a batch of one) and the index becomes an
@@ -362,6 +393,10 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
         structure: extra hashable settings that change the computation (not knobs).
         references: `reference.Reference`s whose values `compute` receives after the knobs; only with
             `batch=None`.
+        items: `compute` treats the batch items alike and alone (a mean of per-item terms), so an item's
+            own score (`Objective.per_item`) is `compute` on that item as a batch of one; False for
+            objectives that compare items (no per-item values), or a function `items(T, *knobs) ->
+            (batch,)` of the objective's own. Defaults to True; objectives with `references` have none.
     """
     layers = tuple(layers)
     knobs = list(knobs)
@@ -370,6 +405,10 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
     if batch is None:
         def fn(T, *knobs):
             return compute(T, *as_tensors(knobs))
+
+        def each(T, *knobs):
+            knobs = as_tensors(knobs)
+            return ops.stack([compute(_BatchItem(T, ops.convert_to_tensor([i])), *knobs) for i in _items_of(T)])
     else:
         batch = whole(batch, "batch", 0)
         knobs.append(batch)
@@ -380,9 +419,22 @@ def leaf(kind, layers, compute, knobs=(), *, description, checks=(), batch=None,
             *knobs, item = as_tensors(knobs)
             return compute(_BatchItem(T, ops.reshape(item, (1,))), *knobs)
 
+        def each(T, *knobs):
+            chosen = ops.equal(ops.arange(len(_items_of(T))), ops.cast(knobs[-1], "int32"))
+            return ops.where(chosen, ops.cast(fn(T, *knobs), "float32"), 0.0)
+
+    if callable(items):
+        def each(T, *knobs):
+            return items(T, *as_tensors(knobs))
+
     key = (kind, layers, tuple(structure), batch is not None)
     return Objective(fn, knobs, key=key, description=description, layers=layers, checks=checks,
-                     references=references)
+                     references=references, items=each if items and not references else None)
+
+
+def _items_of(T):
+    """The batch items of `T`, from the model input's static batch size."""
+    return range(T("input").shape[0])
 
 
 class _BatchItem:

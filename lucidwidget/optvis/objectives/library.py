@@ -94,8 +94,14 @@ def neuron(layer, n_channel, x=None, y=None, batch=None):
 
 
 def _unit_mean(layer, index, arg, noun, kind, batch):
-    """Mean of one unit of the last axis: a channel of a conv layer, a logit of a dense layer."""
+    """Mean of one unit of the last axis: a channel of a conv layer, a logit of a dense layer; a list of
+    units is one per batch item (`_unit_per_item`)."""
     layer = check_layer_name(layer)
+    if isinstance(index, (list, tuple, np.ndarray)):
+        if batch is not None:
+            raise TypeError(f"A list of {noun}s already gives one per batch item; leave `batch` out. "
+                            f"Received: batch={batch!r}")
+        return _unit_per_item(layer, index, arg, noun, kind)
     index = checks.whole(index, arg, 0)
 
     def compute(T, index):
@@ -105,13 +111,62 @@ def _unit_mean(layer, index, arg, noun, kind, batch):
                 checks=[channel_check(layer, index, noun)])
 
 
+MAX_DESCRIBED_UNITS = 8
+"""A per-item objective's description lists at most this many units, then how many more."""
+
+
+def _unit_per_item(layer, indices, arg, noun, kind):
+    """One unit per batch item: item i's value is unit `indices[i]` averaged over its positions, and the
+    objective is their sum, Lucid's `sum(channel(layer, c, batch=i))` in one term."""
+    values = list(np.asarray(indices).reshape(-1)) if isinstance(indices, np.ndarray) else list(indices)
+    if not values:
+        raise ValueError(f"Expected at least one {noun} in the list. Received: {arg}={indices!r}")
+    values = np.asarray([checks.whole(value, arg, 0) for value in values], np.int32)
+    count = len(values)
+
+    def mine(T, index):
+        plane = units(T, layer, index)                       # (batch, ..., units): every item's units
+        means = ops.mean(plane, axis=tuple(range(1, len(plane.shape) - 1))) if len(plane.shape) > 2 else plane
+        return ops.sum(means * ops.eye(count), axis=-1)       # item i's own unit
+
+    def compute(T, index):
+        return ops.sum(mine(T, index))
+
+    def check(shapes, batch):
+        if batch != count:
+            raise ValueError(f"Expected one {noun} per batch item: {count} {noun}s for batch={batch}. "
+                             f"Received: batch={batch}")
+        shape = layer_shape(shapes, layer)
+        if shape is not None:
+            for value in values:
+                check_in_range(noun, int(value), shape[-1], layer)
+
+    shown = ", ".join(str(v) for v in values[:MAX_DESCRIBED_UNITS])
+    more = f", ... ({count} in all)" if count > MAX_DESCRIBED_UNITS else ""
+    return leaf("unit_per_item", [layer], compute, [values], items=mine, checks=[check],
+                description=f"{kind} {layer}:[{shown}{more}] (one per batch item)")
+
+
 def channel(layer, n_channel, batch=None):
     """Visualise a channel: its activation averaged over every spatial position.
 
+    With a list of channels, batch item i visualises channel `n_channel[i]` (Lucid's
+    `sum(channel(layer, c, batch=i) for i, c in enumerate(channels))`): the value is the sum of each
+    item's own channel mean, so each item's gradient is exactly that of rendering it alone, and
+    `Objective.per_item` gives each item's value. The list is one knob: another list of the same
+    length (the next chunk of a layer's channels) reuses the compiled step.
+
     Args:
         layer: layer name.
-        n_channel: channel index.
+        n_channel: channel index, or a list of one channel index per batch item.
         batch: index of the batch item to optimise. Defaults to `None` (all items).
+
+    Example:
+
+    ```python
+    images = renderer.render(channel("block4_conv3", [0, 1, 2, 3]), batch=4, seed=[10, 11, 12, 13])
+    values = renderer.evaluate(channel("block4_conv3", [0, 1, 2, 3]), images, per_item=True)
+    ```
     """
     return _unit_mean(layer, n_channel, "n_channel", "channel", "channel", batch)
 
@@ -123,7 +178,7 @@ def class_logit(layer, label, batch=None):
 
     Args:
         layer: layer name, typically the classifier head read before its softmax.
-        label: class index.
+        label: class index, or a list of one class index per batch item (as for `channel`).
         batch: index of the batch item to optimise. Defaults to `None` (all items).
     """
     return _unit_mean(layer, label, "label", "label", "class_logit", batch)
@@ -297,7 +352,7 @@ def diversity(layer):
         return -(ops.sum(similarity) - ops.trace(similarity)) / pairs
 
     return leaf("diversity", [layer], compute, description=f"diversity {layer}",
-                checks=[batch_size_check("diversity")])
+                checks=[batch_size_check("diversity")], items=False)
 
 
 def alignment(layer, decay_ratio=2):
@@ -322,7 +377,7 @@ def alignment(layer, decay_ratio=2):
         return -total
 
     return leaf("alignment", [layer], compute, [decay_ratio], description=f"alignment {layer}",
-                checks=[batch_size_check("alignment")])
+                checks=[batch_size_check("alignment")], items=False)
 
 
 def channel_interpolate(layer1, n_channel1, layer2, n_channel2):
@@ -352,7 +407,7 @@ def channel_interpolate(layer1, n_channel1, layer2, n_channel2):
     return leaf("channel_interpolate", [layer1, layer2], compute, [n_channel1, n_channel2],
                 description=f"channel_interpolate {layer1}:{n_channel1} -> {layer2}:{n_channel2}",
                 checks=[channel_check(layer1, n_channel1), channel_check(layer2, n_channel2),
-                        batch_size_check("channel_interpolate")])
+                        batch_size_check("channel_interpolate")], items=False)
 
 
 def _mask_check(layer, mask):

@@ -11,7 +11,7 @@ images = param.to_valid_rgb(raw, decorrelate=True)   # an ImageParam with values
 `param.image` (FFT spectrum, decorrelated colour, sigmoid) is the renderer's default.
 """
 
-from lucidwidget.optvis.param.base import DEFAULT_SD, ImageParam, SumParam
+from lucidwidget.optvis.param.base import DEFAULT_SD, ImageParam, SumParam, check_item_seeds, is_seed_list
 from lucidwidget.optvis.param.color import (
     ASSIGN_EPSILON,
     COLOR_CORRELATION_NORMALIZED,
@@ -51,11 +51,13 @@ __all__ = [
     "SumParam",
     "ValidRGB",
     "aligned_image",
+    "check_item_seeds",
     "decorrelated_to_rgb",
     "fft_image",
     "generator",
     "image",
     "image_sample",
+    "is_seed_list",
     "lowres_tensor",
     "pixel_image",
     "random_background",

@@ -4,6 +4,9 @@ A parameterisation owns some `keras.Variable`s and turns them into an image batc
 it runs on every Keras backend. The renderer's compiled loop captures those variables, so `reset` and
 `assign_image` always write into the same variables (never new ones), eagerly: a new seed or a seeded
 start then reuses the compiled loop without a retrace.
+
+`reset` also takes one seed per batch item: item i then starts exactly where a batch of one reset with
+seed i starts, so an image does not depend on the batch it was rendered in (the atlas relies on it).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ class ImageParam:
     """An image batch computed from trainable variables.
 
     Subclasses implement `__call__`, `_initialize(rng)` (draw fresh initial values into the existing
-    variables) and `_assign(images)` (make `__call__` reproduce `images`; full batch shape, float32).
+    variables), `_assign(images)` (make `__call__` reproduce `images`; full batch shape, float32) and,
+    when their batch items are independent, `_initialize_items(rngs)` (item i drawn with `rngs[i]`
+    exactly as a batch of one would be; see `draw_items`).
 
     Attributes:
         variables: list of the `keras.Variable`s an optimizer should update.
@@ -45,9 +50,15 @@ class ImageParam:
         """Draws new initial values in place; the same `seed` always gives the same images.
 
         Args:
-            seed: integer seed, or None for a fresh random start. Defaults to None.
+            seed: integer seed, or None for a fresh random start; or a list of one integer seed per
+                batch item, which starts item i where a batch of one reset with `seed[i]` starts.
+                Defaults to None.
         """
-        self._initialize(np.random.default_rng(seed))
+        if is_seed_list(seed):
+            seeds = check_item_seeds(seed, self.shape[0])
+            self._initialize_items([np.random.default_rng(s) for s in seeds])
+        else:
+            self._initialize(np.random.default_rng(seed))
 
     def assign_image(self, images):
         """Sets the variables so that `__call__()` returns `images`.
@@ -60,6 +71,12 @@ class ImageParam:
 
     def _initialize(self, rng: np.random.Generator):
         raise NotImplementedError
+
+    def _initialize_items(self, rngs):
+        raise ValueError(
+            f"{type(self).__name__} cannot start each batch item from its own seed (its values are not one "
+            f"per item); give one seed. Received: seed=[{len(rngs)} seeds]"
+        )
 
     def _assign(self, images: np.ndarray):
         raise NotImplementedError(f"{type(self).__name__} cannot be set from images.")
@@ -108,6 +125,10 @@ class SumParam(ImageParam):
         for term in self.terms:
             term._initialize(rng)
 
+    def _initialize_items(self, rngs):
+        for term in self.terms:
+            term._initialize_items(rngs)
+
     def _assign(self, images):
         self.terms[0]._assign(images)
         for term in self.terms[1:]:
@@ -132,6 +153,27 @@ def as_image_batch(images, shape) -> np.ndarray:
             f"them first. Received: images.shape={received}"
         )
     return images
+
+
+def is_seed_list(seed) -> bool:
+    """Whether `seed` gives one seed per batch item (a list, tuple or 1-D array) rather than one seed."""
+    return isinstance(seed, (list, tuple)) or (isinstance(seed, np.ndarray) and seed.ndim == 1)
+
+
+def check_item_seeds(seeds, batch) -> list[int]:
+    """One whole-number seed >= 0 per batch item, as Python ints."""
+    seeds = list(seeds)
+    if len(seeds) != batch:
+        raise ValueError(
+            f"Expected one seed per batch item ({batch}). Received: seed={seeds!r} ({len(seeds)} seeds)"
+        )
+    return [checks.whole(s, "seed", 0) for s in seeds]
+
+
+def draw_items(draw, rngs, axis) -> np.ndarray:
+    """Per-item initial values: `draw(rng, 1)` (one item's values, as a batch of one would draw them) for
+    each generator in `rngs`, concatenated along the variable's batch `axis`."""
+    return np.concatenate([draw(rng, 1) for rng in rngs], axis=axis)
 
 
 def check_shape(shape, name="shape") -> tuple:

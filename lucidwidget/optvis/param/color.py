@@ -65,6 +65,9 @@ class ValidRGB(ImageParam):
     def _initialize(self, rng):
         self.raw._initialize(rng)
 
+    def _initialize_items(self, rngs):
+        self.raw._initialize_items(rngs)
+
     def _assign(self, images):
         low, high = float(images.min()), float(images.max())
         if low < 0.0 or high > 1.0:

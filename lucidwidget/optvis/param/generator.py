@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from lucidwidget import checks
-from lucidwidget.optvis.param.base import ImageParam, normal, variable
+from lucidwidget.optvis.param.base import ImageParam, draw_items, normal, variable
 
 
 class GeneratorParam(ImageParam):
@@ -38,8 +38,14 @@ class GeneratorParam(ImageParam):
         images = keras.ops.cast(self.model(keras.ops.convert_to_tensor(self._latent), training=False), "float32")
         return keras.ops.clip((images - self._low) / self._span, 0.0, 1.0)
 
+    def _draw(self, rng, batch):
+        return normal(rng, (batch, *self.latent_shape), self._sd)
+
     def _initialize(self, rng):
-        self._latent.assign(normal(rng, self._latent.shape, self._sd))
+        self._latent.assign(self._draw(rng, self._latent.shape[0]))
+
+    def _initialize_items(self, rngs):
+        self._latent.assign(draw_items(self._draw, rngs, axis=0))
 
     def _assign(self, images):
         raise NotImplementedError(

@@ -14,7 +14,7 @@ import string
 import keras
 import numpy as np
 
-from lucidwidget.optvis.param.base import ImageParam, check_shape, check_sd, normal, variable
+from lucidwidget.optvis.param.base import ImageParam, check_shape, check_sd, draw_items, normal, variable
 
 
 class LowresTensor(ImageParam):
@@ -39,8 +39,16 @@ class LowresTensor(ImageParam):
     def __call__(self):
         return _resample(keras.ops.convert_to_tensor(self._low), [(axis, up) for axis, up, _ in self._axes])
 
+    def _draw(self, rng, batch):
+        return normal(rng, (batch, *self.underlying_shape[1:]), self._sd)
+
     def _initialize(self, rng):
-        self._low.assign(normal(rng, self.underlying_shape, self._sd))
+        self._low.assign(self._draw(rng, self.underlying_shape[0]))
+
+    def _initialize_items(self, rngs):
+        if self.underlying_shape[0] != self.shape[0]:
+            super()._initialize_items(rngs)     # values shared or resampled across the batch: refused
+        self._low.assign(draw_items(self._draw, rngs, axis=0))
 
     def _assign(self, images):
         self._low.assign(_resample(images, [(axis, down) for axis, _, down in self._axes]))

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from lucidwidget import checks
-from lucidwidget.optvis.param.base import ImageParam, check_sd, check_shape, normal, variable
+from lucidwidget.optvis.param.base import ImageParam, check_sd, check_shape, draw_items, normal, variable
 
 FFT_OUTPUT_SCALE = 0.25
 """Lucid's gain on the spectral image. The 1/f boost of low frequencies makes a spectral image about
@@ -45,8 +45,14 @@ class PixelImage(ImageParam):
     def __call__(self):
         return keras.ops.convert_to_tensor(self._pixels)
 
+    def _draw(self, rng, batch):
+        return normal(rng, (batch, *self.shape[1:]), self._sd)
+
     def _initialize(self, rng):
-        self._pixels.assign(normal(rng, self.shape, self._sd))
+        self._pixels.assign(self._draw(rng, self.shape[0]))
+
+    def _initialize_items(self, rngs):
+        self._pixels.assign(draw_items(self._draw, rngs, axis=0))
 
     def _assign(self, images):
         self._pixels.assign(images)
@@ -74,11 +80,16 @@ class FFTImage(ImageParam):
     def __call__(self):
         return spectrum_to_image(self._spectrum, self._gain, self.shape[2])
 
-    def _initialize(self, rng):
+    def _draw(self, rng, batch):
         # Drawn in the (height, frequency) order of `numpy.fft.rfft2`, then transposed to the variable's.
-        batch, height, width, channels = self.shape
-        noise = normal(rng, (2, batch, channels, height, width // 2 + 1), self._sd)
-        self._spectrum.assign(np.swapaxes(noise, -1, -2))
+        _, height, width, channels = self.shape
+        return np.swapaxes(normal(rng, (2, batch, channels, height, width // 2 + 1), self._sd), -1, -2)
+
+    def _initialize(self, rng):
+        self._spectrum.assign(self._draw(rng, self.shape[0]))
+
+    def _initialize_items(self, rngs):
+        self._spectrum.assign(draw_items(self._draw, rngs, axis=1))
 
     def _assign(self, images):
         self._spectrum.assign(image_to_spectrum(images, self._gain))
