@@ -17,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from lucidwidget.checks import is_number, whole
-from lucidwidget.optvis.knobs import Knobbed, split
+from lucidwidget.optvis.knobs import Knobbed, split, split_knobs
 
 SPECIAL_INPUTS = ("input", "image")
 """Names `T` answers besides model layers: the transformed model input and the raw parameterised image."""
@@ -349,7 +349,7 @@ def weighted_sum(terms) -> Objective:
     def fn(T, *arguments):
         weights, *arguments = as_tensors(arguments)
         knobs, references = arguments[:knob_count], arguments[knob_count:]
-        own_knobs = split(knobs, [len(part.knobs) for part in parts])
+        own_knobs = split_knobs(knobs, parts)
         own_references = split(references, [len(part.references) for part in parts])
         values = [ops.cast(part.fn(T, *own, *refs), "float32")
                   for part, own, refs in zip(parts, own_knobs, own_references)]
