@@ -228,10 +228,11 @@ class Explainer:
     def _layer_outputs(self, images, layer, batch_size):
         """`activations(images, layer)`, kept for the last images and layer asked: a gradient at a layer
         takes them as given, so for a new target on the same images only the model after the layer
-        runs (what a slider move in the widget costs)."""
+        runs (what a slider move in the widget costs). They are computed eagerly, once per image, so a
+        gradient at a layer still compiles one pass in all."""
         key = (layer, _digest(images))
         if self._known is None or self._known[0] != key:
-            self._known = (key, self.activations(images, layer, batch_size=batch_size))
+            self._known = (key, self.activations(images, layer, batch_size=batch_size, eagerly=True))
         return self._known[1]
 
     def scores(self, images, target, index=None, *, masks=None, batch_size=None):
@@ -251,8 +252,9 @@ class Explainer:
             images[take], target.item_knobs(index[take]), *(m[take] for m in extra)),))
         return scores
 
-    def activations(self, images, layer, *, batch_size=None):
-        """A layer's outputs (after its activation) for prepared `images`: `(N, *layer shape)`."""
+    def activations(self, images, layer, *, batch_size=None, eagerly=False):
+        """A layer's outputs (after its activation) for prepared `images`: `(N, *layer shape)`; with
+        `eagerly`, without compiling (for a pass run once per image)."""
         count = len(images)
         batch = min(self._batch(batch_size), count)
         size = tuple(images.shape[1:3])
@@ -260,7 +262,8 @@ class Explainer:
             ("activations", layer, batch, size),
             lambda: ActivationPass(self._tap([layer], preactivation=False), layer, self.preprocess, self._state()),
         )
-        (values,) = _batched(count, batch, lambda take: (compiled.run(images[take]),))
+        run = compiled.run_eagerly if eagerly else compiled.run
+        (values,) = _batched(count, batch, lambda take: (run(images[take]),))
         return values
 
     def _pass(self, key, build):

@@ -30,9 +30,11 @@ from lucidwidget.optvis.step import Activations, fit_to_model
 
 
 class _Pass:
-    """A compiled function of NumPy arrays returning NumPy arrays; `traces` counts its compiles."""
+    """A compiled function of NumPy arrays returning NumPy arrays; `traces` counts its compiles (it
+    compiles on the first `run`). `run_eagerly` calls the function as it is, compiling nothing."""
 
     def __init__(self, function, state):
+        self._function = function
         self._compiled = backend.compile(function, state)
 
     @property
@@ -40,8 +42,15 @@ class _Pass:
         return self._compiled.traces
 
     def run(self, *arguments):
+        return self._call(self._compiled, arguments)
+
+    def run_eagerly(self, *arguments):
+        return self._call(self._function, arguments)
+
+    @staticmethod
+    def _call(function, arguments):
         tensors = keras.tree.map_structure(ops.convert_to_tensor, arguments)
-        return keras.tree.map_structure(ops.convert_to_numpy, self._compiled(*tensors))
+        return keras.tree.map_structure(ops.convert_to_numpy, function(*tensors))
 
 
 def _model_input(images, preprocess):
