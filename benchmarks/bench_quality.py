@@ -173,7 +173,8 @@ def transparency_case(renderer, overrides, args):
     images = renderer.render(objective, **kwargs)
     standard = dict(settings, mode="standard")
     whole_objective, opaque_kwargs = widget_settings.render_arguments(standard, renderer.layers)
-    target, whole_target = (widget_settings.build_target(s, renderer.layers) for s in (settings, standard))
+    target, whole_target = (widget_settings.in_mode(widget_settings.target(s, renderer.layers), s)
+                           for s in (settings, standard))
     centre_objective = target
     if settings["tiles"] > 1:
         centre_objective = target + float(settings["diversity"]) * widget_settings.in_mode(
@@ -257,7 +258,7 @@ def steps_to_image(renderer, args):
                 for name, overrides in compared.items():
                     settings, objective, kwargs = widget_case(renderer, layer=layer, channel=channel, tiles=tiles,
                                                               seed=seed, size=args.size, steps=REFERENCE_STEPS)
-                    target = widget_settings.build_target(settings, renderer.layers)
+                    target = widget_settings.in_mode(widget_settings.target(settings, renderer.layers), settings)
                     images = renderer.render(objective, **{**kwargs, **overrides(kwargs), "thresholds": marks})
                     values = np.array([per_tile_mean(renderer, target, im) for im in images])
                     results[name].append((f"{layer}:{channel} s{seed}", values, high_frequency(images[-1]),

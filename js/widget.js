@@ -1,20 +1,20 @@
 /**
  * Front end of `lucidwidget.LucidWidget`: controls mirrored by synced traits, live tiles drawn from
- * binary PNG frames, a progress bar, an objective sparkline and a strip of past renders.
+ * binary PNG frames, a progress bar, an objective sparkline, a strip of past renders, and the explain
+ * panel (explain.js).
  *
  * Plain ESM served by anywidget. Python owns the state: every control writes a trait and redraws from
  * the trait, so code and UI stay in step and a re-opened view rebuilds itself. Text from Python is set
  * with `textContent`, never `innerHTML`. `render` returns a cleanup that undoes every listener, timer,
- * object URL and bitmap it made.
+ * object URL and bitmap it made. This is the entry module: lucidwidget/widget/esm.py inlines the
+ * siblings it imports (controls.js, explain.js) into the one module anywidget serves.
  *
- * @typedef {{ get(name: string): any, set(name: string, value: any): void, save_changes(): void,
- *   send(content: object): void, on(event: string, callback: Function): void,
- *   off(event: string, callback: Function): void }} Model
+ * @typedef {import("./controls.js").Model} Model
  * @typedef {{ name: string, channels: number, kind: string }} LayerInfo
  */
+import { caption, checkControl, h, input, lifetime, numberControl, section, selectControl, write } from "./controls.js";
+import { explainView, styleImageRow } from "./explain.js";
 
-/** Slider drags reach Python once the hand rests this long (ms); a release sends at once. */
-const WRITE_DEBOUNCE_MS = 300;
 /** Sparkline drawing area in SVG user units; CSS scales it. */
 const SPARK_WIDTH = 160;
 const SPARK_HEIGHT = 32;
@@ -36,7 +36,12 @@ const MODES = [
   ["standard", "standard"],
   ["transparency", "transparency (alpha)"],
   ["interpolation", "interpolation (channel → channel B)"],
+  ["caricature", "caricature of the image"],
+  ["style", "style transfer onto the image"],
+  ["dream", "dream into the image"],
 ];
+/** Modes that start from the widget's image. */
+const IMAGE_MODES = new Set(["caricature", "style", "dream"]);
 /** Backgrounds transparent tiles are shown over, as [trait value, label]. */
 const BACKGROUNDS = [
   ["checkerboard", "checkerboard"],
@@ -69,209 +74,6 @@ const BUTTONS = [
 ];
 
 /**
- * Creates an element with a class and optional text (always as textContent).
- * @param {string} tag
- * @param {string} [className]
- * @param {string} [text]
- * @returns {HTMLElement}
- */
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-/**
- * An <input> that JupyterLab's keyboard shortcuts leave alone (arrow keys, digits in command mode).
- * @param {string} type
- * @returns {HTMLInputElement}
- */
-function input(type) {
-  const node = /** @type {HTMLInputElement} */ (h("input", `lw-${type}`));
-  node.type = type;
-  node.dataset.lmSuppressShortcuts = "true";
-  return node;
-}
-
-/**
- * Tracks everything a view creates so that one call undoes it all.
- * @param {Model} model
- */
-function lifetime(model) {
-  /** @type {Array<() => void>} */
-  const undo = [];
-  const timers = new Set();
-  return {
-    /** @param {EventTarget} target @param {string} type @param {EventListener} fn */
-    listen(target, type, fn) {
-      target.addEventListener(type, fn);
-      undo.push(() => target.removeEventListener(type, fn));
-    },
-    /** @param {string} events space-separated model events @param {Function} fn */
-    watch(events, fn) {
-      for (const event of events.split(" ")) {
-        model.on(event, fn);
-        undo.push(() => model.off(event, fn));
-      }
-    },
-    /**
-     * Wraps `fn` so calls within WRITE_DEBOUNCE_MS collapse into the last one.
-     * @param {(value: any) => void} fn
-     */
-    debounce(fn) {
-      let timer = null;
-      let last;
-      const fire = () => {
-        timers.delete(timer);
-        timer = null;
-        fn(last);
-      };
-      return {
-        call(value) {
-          last = value;
-          if (timer !== null) {
-            clearTimeout(timer);
-            timers.delete(timer);
-          }
-          timer = setTimeout(fire, WRITE_DEBOUNCE_MS);
-          timers.add(timer);
-        },
-        flush() {
-          if (timer === null) return;
-          clearTimeout(timer);
-          fire();
-        },
-        pending: () => timer !== null,
-      };
-    },
-    /** @param {() => void} fn */
-    onDispose(fn) {
-      undo.push(fn);
-    },
-    dispose() {
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      while (undo.length) undo.pop()();
-    },
-  };
-}
-
-/**
- * Writes a trait to Python.
- * @param {Model} model @param {string} name @param {any} value
- */
-function write(model, name, value) {
-  model.set(name, value);
-  model.save_changes();
-}
-
-/**
- * A labelled slider plus number entry bound to a numeric trait. The entry sends what is typed, even out
- * of the slider's range, so Python can say what is wrong with it.
- * @returns {{ row: HTMLElement, range: HTMLInputElement, entry: HTMLInputElement, sync: () => void }}
- */
-function numberControl(model, life, name) {
-  const spec = NUMBERS[name];
-  const row = h("label", "lw-row");
-  row.append(h("span", "lw-label", spec.label));
-  const range = input("range");
-  const entry = input("number");
-  for (const node of [range, entry]) {
-    node.min = String(spec.min);
-    node.max = String(spec.max);
-    node.step = String(spec.step);
-  }
-  entry.dataset.trait = name;
-  range.dataset.trait = name;
-  if (!spec.entryOnly) row.append(range);
-  row.append(entry);
-
-  const parse = (/** @type {HTMLInputElement} */ node) => {
-    const value = node.valueAsNumber;
-    if (!Number.isFinite(value)) return null;
-    return spec.integer ? Math.round(value) : value;
-  };
-  const send = life.debounce((value) => write(model, name, value));
-  life.listen(range, "input", () => {
-    entry.value = range.value;
-    send.call(parse(range));
-  });
-  life.listen(range, "change", () => send.flush());
-  life.listen(entry, "input", () => {
-    const value = parse(entry);
-    if (value !== null) send.call(value);
-  });
-  life.listen(entry, "change", () => {
-    const value = parse(entry);
-    if (value === null) entry.value = String(model.get(name));
-    else {
-      send.call(value);
-      send.flush();
-    }
-  });
-  const sync = () => {
-    if (send.pending()) return;
-    const value = model.get(name);
-    range.value = String(value);
-    if (document.activeElement !== entry) entry.value = String(value);
-  };
-  life.watch(`change:${name}`, sync);
-  sync();
-  return { row, range, entry, sync };
-}
-
-/**
- * A labelled checkbox bound to a boolean trait.
- * @returns {{ row: HTMLElement, box: HTMLInputElement }}
- */
-function checkControl(model, life, name, label) {
-  const row = h("label", "lw-check");
-  const box = input("checkbox");
-  box.dataset.trait = name;
-  row.append(box, h("span", "", label));
-  life.listen(box, "change", () => write(model, name, box.checked));
-  const sync = () => {
-    box.checked = Boolean(model.get(name));
-  };
-  life.watch(`change:${name}`, sync);
-  sync();
-  return { row, box };
-}
-
-/**
- * A labelled <select> bound to a string trait.
- * @param {() => Array<[string, string]>} options current [value, label] pairs
- * @returns {{ row: HTMLElement, select: HTMLSelectElement, rebuild: () => void }}
- */
-function selectControl(model, life, name, label, options) {
-  const row = h("label", "lw-row");
-  const select = /** @type {HTMLSelectElement} */ (h("select", "lw-select"));
-  select.dataset.trait = name;
-  select.dataset.lmSuppressShortcuts = "true";
-  row.append(h("span", "lw-label", label), select);
-  life.listen(select, "change", () => write(model, name, select.value));
-  const rebuild = () => {
-    const current = model.get(name);
-    const nodes = options().map(([value, text]) => {
-      const option = /** @type {HTMLOptionElement} */ (h("option", "", text));
-      option.value = value;
-      return option;
-    });
-    if (!nodes.some((option) => option.value === current)) {
-      const missing = /** @type {HTMLOptionElement} */ (h("option", "", `${current} (not found)`));
-      missing.value = current;
-      nodes.push(missing);
-    }
-    select.replaceChildren(...nodes);
-    select.value = current;
-  };
-  life.watch(`change:${name}`, rebuild);
-  rebuild();
-  return { row, select, rebuild };
-}
-
-/**
  * A text box bound to the `expression` trait. The text reaches Python on Enter or when the box loses
  * focus, not on every keystroke, so a half-typed expression never starts a render.
  * @returns {{ row: HTMLElement, box: HTMLInputElement }}
@@ -296,17 +98,6 @@ function expressionControl(model, life) {
   life.watch("change:expression", sync);
   sync();
   return { row, box };
-}
-
-/**
- * A titled group of controls; `open` groups start expanded.
- * @param {string} title @param {HTMLElement[]} rows @param {boolean} open
- */
-function section(title, rows, open) {
-  const group = /** @type {HTMLDetailsElement} */ (h("details", "lw-section"));
-  group.open = open;
-  group.append(h("summary", "lw-summary", title), ...rows);
-  return group;
 }
 
 /**
@@ -396,19 +187,6 @@ function tilesView(model, life, root) {
 }
 
 /**
- * A caption that wraps only after `:`, `·` and spaces (`block5_conv1:` / `100`), never inside a name.
- * @param {string} text
- */
-function caption(text) {
-  const node = h("span", "lw-caption");
-  text.split(/(?<=[:·\s])/).forEach((part, index) => {
-    if (index) node.append(document.createElement("wbr"));
-    node.append(part);
-  });
-  return node;
-}
-
-/**
  * The strip of past renders; clicking one asks Python to restore its settings. A render the user stopped
  * is marked, with the step it reached in its tooltip.
  */
@@ -494,7 +272,11 @@ function render({ model, el }) {
   const mode = selectControl(model, life, "mode", "mode", () => MODES);
   const background = selectControl(model, life, "background", "background", () => BACKGROUNDS);
   const expression = expressionControl(model, life);
-  const numbers = Object.fromEntries(Object.keys(NUMBERS).map((name) => [name, numberControl(model, life, name)]));
+  const numbers = Object.fromEntries(
+    Object.entries(NUMBERS).map(([name, spec]) => [name, numberControl(model, life, name, spec)]),
+  );
+  const explain = explainView(model, life, root);
+  const styleRow = styleImageRow(model, life, explain.say, explain.alive);
   const check = (name, label) => checkControl(model, life, name, label).row;
   const transformRow = (toggle, name) => {
     const row = numbers[name].row;
@@ -523,6 +305,8 @@ function render({ model, el }) {
     const transparent = model.get("mode") === "transparency";
     numbers.opacity.row.hidden = !transparent;
     background.row.hidden = !transparent;
+    styleRow.hidden = model.get("mode") !== "style";
+    root.classList.toggle("lw-image-mode", IMAGE_MODES.has(model.get("mode")));
   };
   life.watch("change:layer change:layers change:objective change:mode", channelBounds);
   channelBounds();
@@ -530,7 +314,7 @@ function render({ model, el }) {
   const controls = h("div", "lw-controls");
   controls.append(
     section("Objective", [
-      mode.row, layer.row, numbers.channel.row, numbers.channel_b.row, kind.row, expression.row,
+      mode.row, styleRow, layer.row, numbers.channel.row, numbers.channel_b.row, kind.row, expression.row,
       numbers.opacity.row, background.row, check("negative", "negative"),
       check("preactivation", "pre-activation"),
     ], true),
@@ -546,7 +330,7 @@ function render({ model, el }) {
 
   const main = h("div", "lw-main");
   main.append(view, controls);
-  root.append(main, historyView(model, life));
+  root.append(main, explain.panel, historyView(model, life));
 
   const update = () => {
     const steps = (model.get("run_settings") || {}).steps || model.get("steps");

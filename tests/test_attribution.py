@@ -12,6 +12,8 @@ import lucidwidget as lw
 import trained_models as tm
 from lucidwidget import backend, imaging
 from lucidwidget.attribution import Explainer
+from lucidwidget.attribution.images import resize_maps
+from lucidwidget.attribution.passes import GradientPass
 from lucidwidget.models import FeatureTap
 from lucidwidget.optvis import objectives
 
@@ -85,6 +87,32 @@ def test_a_new_target_image_or_cam_method_reuses_the_compiled_passes(classifier_
     assert explainer.trace_count == traces + 1
     explainer.attribute(noise(3), 0, method="gradient")                  # another batch shape compiles once
     assert explainer.trace_count == traces + 2
+
+
+@pytest.mark.parametrize("fixture, targets", [("classifier_model", (3, 0)), ("nested_model", ("top_conv:2", "top_conv:1")),
+                                              ("subclassed_model", (1, 0))])
+def test_a_gradient_at_a_layer_with_its_kept_outputs_equals_the_pass_that_computes_them(fixture, targets, request):
+    # The explainer keeps the last images' outputs of the layer and feeds them to the pass as given, so
+    # a new target runs only the model after the layer; the plain pass computes them from the images.
+    model = request.getfixturevalue(fixture)
+    explainer = Explainer(model)
+    images = noise(2, seed=12)
+    first, second = targets
+    for step, (chosen, pictures) in enumerate([(first, images), (second, images), (second, noise(2, seed=13))]):
+        resolved = explainer.target(chosen, 2, (32, 32))
+        layer = explainer.cam_layer(resolved, (32, 32))
+        plain = GradientPass(explainer._tap(resolved.layers | {layer}), resolved, 2, (32, 32), 3,
+                             explainer.preprocess, layer, explainer._state())
+        expected = plain.run(pictures, resolved.item_knobs(np.arange(2)), np.ones(2, np.float32))
+        traces = explainer.trace_count
+        kept = explainer.gradients(pictures, resolved, layer=layer)
+        if step:
+            assert explainer.trace_count == traces                  # a new target or images: no compile
+        for value, reference in zip(kept, expected):
+            np.testing.assert_allclose(value, reference, rtol=RTOL, atol=RTOL * np.abs(reference).max())
+        np.testing.assert_allclose(explainer.attribute(pictures, chosen), resize_maps(
+            np.maximum((expected[2].mean(axis=(1, 2), keepdims=True) * expected[1]).sum(-1), 0), (32, 32)),
+            rtol=RTOL, atol=1e-6)
 
 
 def test_per_image_targets_equal_one_call_per_image(classifier_model):

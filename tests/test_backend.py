@@ -56,3 +56,15 @@ def test_the_jax_device_loop_matches_per_step_calls(monkeypatch):
         assert loop.traces == 1
     for device, per_step in zip(*results):
         np.testing.assert_allclose(device, per_step, rtol=1e-6)
+
+
+@pytest.mark.skipif(backend.name != "tensorflow", reason="TensorFlow's own retracing warning")
+def test_many_compiled_functions_raise_no_retracing_warning(caplog):
+    # Every pass of an explanation is a tf.function of its own, traced once by design; TensorFlow's
+    # detector keys on the Python code they share and warned about "retracing" after five of them.
+    compiled = [backend.compile(lambda x, k=k: x * k) for k in range(8)]
+    with caplog.at_level("WARNING"):
+        for function in compiled:
+            function(np.ones(2, "float32"))
+    assert [function.traces for function in compiled] == [1] * 8
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]

@@ -192,6 +192,16 @@ def test_cli_output_has_no_tensorflow_log_lines(tiny_model_path, tmp_path):
     assert not [line for line in result.stderr.splitlines() if _tf_startup.LOG_LINE.match(line) or "absl" in line]
 
 
+def test_explain_output_has_no_tensorflow_log_lines(tiny_model_path, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lucidwidget", "explain", "--model", tiny_model_path, "--image", "chelsea",
+         "--size", "24", "--target", "conv3:1", "--top-channels", "conv2", "--top-outputs", "-o",
+         str(tmp_path / "heat.png")], capture_output=True, text=True, env=env, check=True,
+    )
+    assert result.stderr == "" and "wrote" in result.stdout
+
+
 def test_startup_lines_are_kept_only_when_they_matter():
     captured = (
         f"{_tf_startup.ABSL_NOTICE}\n"
@@ -460,3 +470,99 @@ def test_render_on_jax_writes_the_sheet_without_importing_tensorflow(tiny_model_
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [0, "jax", False]
     assert Image.open(sheet).size == (2 * 24 + 2, 24)
+
+
+@pytest.fixture
+def photo_file(tmp_path):
+    """A 40x60 PNG photo (wider than tall, so the aspect-kept model view differs from a square crop)."""
+    from lucidwidget import data, imaging
+
+    path = tmp_path / "photo.png"
+    imaging.save_png(path, data.photo("coffee", size=(40, 60)))
+    return path
+
+
+def test_explain_writes_the_heat_map_over_the_photo_and_the_raw_map(tiny_model_path, photo_file, tmp_path, capsys):
+    import keras
+
+    import lucidwidget as lw
+    from lucidwidget import heatmap, imaging
+
+    raw = tmp_path / "map.npy"
+    assert cli.main(["explain", "--model", tiny_model_path, "--image", str(photo_file), "--target", "conv3:1",
+                     "--size", "24", "-o", str(raw)]) == 0
+    assert f"wrote {raw} (gradcam of conv3:1 on photo.png; the target's score " in capsys.readouterr().out
+    values = np.load(raw)
+    photo = imaging.read_image(str(photo_file))
+    view = imaging.resize(photo, (24, 36))                       # shorter side 24, aspect kept
+    expected = lw.attribute(keras.saving.load_model(tiny_model_path), view, "conv3:1")[0]
+    np.testing.assert_allclose(values, imaging.resize(expected[None, ..., None], (40, 60))[0, ..., 0], rtol=1e-4,
+                               atol=1e-6 * expected.max())
+    assert values.shape == (40, 60) and values.max() > 0
+    picture = tmp_path / "heat.png"
+    assert cli.main(["explain", "--model", tiny_model_path, "--image", str(photo_file), "--target", "conv3:1",
+                     "--size", "24", "--opacity", "0.5", "-o", str(picture)]) == 0
+    shown = imaging.read_image(str(picture))
+    assert shown.shape == (40, 60, 3)
+    np.testing.assert_allclose(shown, heatmap.overlay(photo, values, 0.5), atol=1 / 255 + 1e-6)
+    assert np.abs(shown - photo)[values > 0].mean() > np.abs(shown - photo)[values == 0].mean()
+
+
+def test_explain_lists_a_layers_top_channels_and_the_top_outputs(tiny_model_path, photo_file, capsys):
+    import keras
+
+    from lucidwidget import imaging
+    from lucidwidget.attribution import Explainer, summary
+
+    assert cli.main(["explain", "--model", tiny_model_path, "--image", str(photo_file), "--size", "24",
+                     "--top-channels", "conv2", "--top", "4", "--target", "conv3:1", "--top-outputs"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    view = imaging.resize(imaging.read_image(str(photo_file)), (24, 36))
+    explainer = Explainer(keras.saving.load_model(tiny_model_path))
+    ranked = summary.top_channels(explainer, view, "conv2", "conv3:1", 4)
+    assert out[0].startswith("The output of model") and "is a feature map, not classes" in out[0]
+    table = out[out.index(next(line for line in out if line.startswith("Channels of 'conv2'"))):]
+    assert table[0] == ("Channels of 'conv2' by attribution to the target (activation times gradient, summed over "
+                        "positions), on photo.png:")
+    assert table[1].split() == ["rank", "channel", "activation", "attribution"]
+    assert [int(line.split()[1]) for line in table[2:6]] == list(ranked.channels)
+    assert not any(line.startswith("wrote") for line in out)        # no -o and --top-channels: nothing written
+
+
+@pytest.mark.parametrize("options, message", [
+    ([], "Nothing to do: give --target to write a heat map"),
+    (["--target", "conv3:1", "--samples", "8"], "--samples applies to smoothgrad, not 'gradcam'. Received: samples=8"),
+    (["--target", "conv3:1", "--method", "gradient", "--layer", "conv1"],
+     "--layer applies to gradcam, gradcam++ or scorecam, not 'gradient'"),
+    (["--target", "conv3:1", "--opacity", "2"], "Expected --opacity in [0, 1]. Received: opacity=2.0"),
+    (["--top-channels", "conv2", "-o", "OUT"], "-o writes the heat map of a target: give --target too"),
+    (["--target", "conv3:1", "-o", "heat.bmp"], "Expected --output to end in .png, .jpg, .jpeg, .webp or .gif"),
+    (["--target", "conv3:1", "--image", "chelsa"], "No image file at 'chelsa' for --image"),
+    (["--target", "conv9:1"], "conv9"),
+    (["--target", "conv3:99"], "Received: channel=99"),
+    (["--top-channels", "conv22"], "conv22"),
+])
+def test_explain_arguments_are_checked_with_one_sentence(options, message, tiny_model_path, photo_file, tmp_path,
+                                                          capsys):
+    output = tmp_path / "heat.png"
+    options = [str(output) if option == "OUT" else option for option in options]
+    image = [] if "--image" in options else ["--image", str(photo_file)]
+    assert cli.main(["explain", "--model", tiny_model_path, *image, "--size", "24", *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not output.exists()
+
+
+def test_explain_names_the_library_methods():
+    from lucidwidget.attribution import METHODS
+
+    assert set(cli.explain.METHODS) == set(METHODS)
+
+
+@pytest.mark.vgg
+def test_explain_on_vgg16_hed_and_a_bundled_photo(tmp_path, capsys):
+    picture = tmp_path / "heat.png"
+    assert cli.main(["explain", "--image", "chelsea", "--target", "block4_conv3:42", "--size", "96",
+                     "-o", str(picture)]) == 0
+    assert Image.open(picture).size == (451, 300)                    # the photo's own resolution
+    assert "gradcam of block4_conv3:42 on chelsea" in capsys.readouterr().out

@@ -9,6 +9,7 @@ on its engine surface: `prepare`, `target`, `cam_layer`, `gradients`, `scores` a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 
@@ -61,6 +62,7 @@ class Explainer:
         self._taps = {}
         self._cam_layers = {}
         self._output = None
+        self._known = None
 
     @property
     def model(self):
@@ -212,15 +214,26 @@ class Explainer:
         batch = min(self._batch(batch_size), count)
         size = tuple(images.shape[1:3])
         layers = target.layers | ({layer} if layer else set())
+        alpha = np.ones(count, np.float32) if alpha is None else np.asarray(alpha, np.float32)
+        index = np.arange(count) if index is None else np.asarray(index)
+        known = () if layer is None else (self._layer_outputs(images, layer, batch_size),)
         compiled = self._pass(
             ("gradient", target.signature, layer, batch, size),
             lambda: GradientPass(self._tap(layers), target, batch, size, self.channels, self.preprocess, layer,
-                                 self._state()),
+                                 self._state(), given=layer is not None),
         )
-        alpha = np.ones(count, np.float32) if alpha is None else np.asarray(alpha, np.float32)
-        index = np.arange(count) if index is None else np.asarray(index)
         return _batched(count, batch, lambda take: compiled.run(images[take], target.item_knobs(index[take]),
-                                                                alpha[take]))
+                                                                alpha[take], *(values[take] for values in known)))
+
+    def _layer_outputs(self, images, layer, batch_size):
+        """`activations(images, layer)`, kept for the last images and layer asked: a gradient at a layer
+        takes them as given, so for a new target on the same images only the model after the layer
+        runs (what a slider move in the widget costs). They are computed eagerly, once per image, so a
+        gradient at a layer still compiles one pass in all."""
+        key = (layer, _digest(images))
+        if self._known is None or self._known[0] != key:
+            self._known = (key, self.activations(images, layer, batch_size=batch_size, eagerly=True))
+        return self._known[1]
 
     def scores(self, images, target, index=None, *, masks=None, batch_size=None):
         """Each prepared image's score `(N,)`; with `masks` `(N, h, w)`, of the image times its mask
@@ -239,8 +252,9 @@ class Explainer:
             images[take], target.item_knobs(index[take]), *(m[take] for m in extra)),))
         return scores
 
-    def activations(self, images, layer, *, batch_size=None):
-        """A layer's outputs (after its activation) for prepared `images`: `(N, *layer shape)`."""
+    def activations(self, images, layer, *, batch_size=None, eagerly=False):
+        """A layer's outputs (after its activation) for prepared `images`: `(N, *layer shape)`; with
+        `eagerly`, without compiling (for a pass run once per image)."""
         count = len(images)
         batch = min(self._batch(batch_size), count)
         size = tuple(images.shape[1:3])
@@ -248,7 +262,8 @@ class Explainer:
             ("activations", layer, batch, size),
             lambda: ActivationPass(self._tap([layer], preactivation=False), layer, self.preprocess, self._state()),
         )
-        (values,) = _batched(count, batch, lambda take: (compiled.run(images[take]),))
+        run = compiled.run_eagerly if eagerly else compiled.run
+        (values,) = _batched(count, batch, lambda take: (run(images[take]),))
         return values
 
     def _pass(self, key, build):
@@ -290,6 +305,12 @@ def _size(size):
         return (checks.whole(size[0], "size", 1), checks.whole(size[1], "size", 1))
     side = checks.whole(size, "size", 1)
     return (side, side)
+
+
+def _digest(images):
+    """A key for an image batch's exact values (its layer outputs are kept for the next target)."""
+    values = np.ascontiguousarray(images)
+    return values.shape, values.dtype.str, hashlib.blake2b(values.tobytes(), digest_size=16).hexdigest()
 
 
 def _batched(count, batch, run):

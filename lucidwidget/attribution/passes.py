@@ -7,7 +7,9 @@ a batch do not interact.
 
 - `GradientPass`: each item's score and the gradient of their sum with respect to the images, or with
   respect to a layer's outputs (optionally scaled per item as they flow on, for a path integral at the
-  layer), together with those outputs.
+  layer), together with those outputs. Given the layer's outputs for these images (`given`), the pass
+  uses them in place of the computed ones: what only fed that layer is then dead code, which the
+  compilers of TensorFlow and JAX drop, so a new target costs the rest of the model only.
 - `ScorePass`: each item's score, optionally of the images multiplied by low-resolution masks that it
   upsamples itself (Score-CAM's masked inputs).
 - `ActivationPass`: a layer's outputs (after its activation).
@@ -28,9 +30,11 @@ from lucidwidget.optvis.step import Activations, fit_to_model
 
 
 class _Pass:
-    """A compiled function of NumPy arrays returning NumPy arrays; `traces` counts its compiles."""
+    """A compiled function of NumPy arrays returning NumPy arrays; `traces` counts its compiles (it
+    compiles on the first `run`). `run_eagerly` calls the function as it is, compiling nothing."""
 
     def __init__(self, function, state):
+        self._function = function
         self._compiled = backend.compile(function, state)
 
     @property
@@ -38,8 +42,15 @@ class _Pass:
         return self._compiled.traces
 
     def run(self, *arguments):
+        return self._call(self._compiled, arguments)
+
+    def run_eagerly(self, *arguments):
+        return self._call(self._function, arguments)
+
+    @staticmethod
+    def _call(function, arguments):
         tensors = keras.tree.map_structure(ops.convert_to_tensor, arguments)
-        return keras.tree.map_structure(ops.convert_to_numpy, self._compiled(*tensors))
+        return keras.tree.map_structure(ops.convert_to_numpy, function(*tensors))
 
 
 def _model_input(images, preprocess):
@@ -61,21 +72,25 @@ class GradientPass(_Pass):
         preprocess: the model's preprocessing function, or None.
         layer: None for the gradient with respect to the images; else a tapped layer's name.
         state: the model's variables (read, never written).
+        given: with `layer`, `run` takes the layer's outputs for the images as a fourth argument and uses
+            them instead of computing them. Defaults to False.
 
     `run(images, knobs, alpha)` returns `(scores (B,), gradients)` with gradients shaped like the
     images, or `(scores, outputs, gradients)` at a layer, where the layer's outputs flow on scaled by
     each item's `alpha` (ones for plain gradients) and the gradients are taken at the scaled values.
     """
 
-    def __init__(self, tap, target, batch, size, channels, preprocess, layer=None, state=()):
+    def __init__(self, tap, target, batch, size, channels, preprocess, layer=None, state=(), given=False):
         shape = (batch, *size, channels) if layer is None else (batch, *tap.output_shapes(*size)[layer])
         self.probe = keras.Variable(np.zeros(shape, "float32"), name="attribution_probe")
         probe = self.probe
 
-        def total(images, knobs, alpha):
+        def total(images, knobs, alpha, *known):
             captured = {}
 
             def edit(outputs):
+                if known:
+                    outputs = ops.cast(known[0], outputs.dtype)
                 captured["outputs"] = outputs
                 return _scale(outputs, alpha) + ops.cast(probe.value, outputs.dtype)
 
@@ -88,8 +103,8 @@ class GradientPass(_Pass):
 
         gradient = backend.value_and_grad(total, [probe], has_aux=True)
 
-        def function(images, knobs, alpha):
-            (_, (scores, outputs)), (grads,) = gradient(images, knobs, alpha)
+        def function(images, knobs, alpha, *known):
+            (_, (scores, outputs)), (grads,) = gradient(images, knobs, alpha, *known)
             return (scores, grads) if layer is None else (scores, ops.cast(outputs, "float32"), grads)
 
         super().__init__(function, [*state, probe])

@@ -1,8 +1,31 @@
 """TensorFlow: `tf.function` around a `tf.while_loop` that captures the variables and updates them in
 place, `tf.function` for one compiled call, `tf.GradientTape`, concrete-function shapes."""
 
+import logging
+
 import keras
 import tensorflow as tf
+
+OWN_FUNCTIONS = ("compile.<locals>.traced", "compile_loop.<locals>.run")
+"""How TensorFlow names the Python functions this module compiles, in its log messages."""
+
+
+class _OwnRetracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning about this module's functions.
+
+    Every compiled pass or loop here is its own `tf.function`, traced once per structure by design
+    (`traces` counts it). TensorFlow's frequent-retracing detector keys on the Python code object, which
+    all of them share, so after five distinct passes (a heat map, a layer's channels, the top outputs)
+    it warns about "retracing" that is not happening; the warning would print in every notebook.
+    TensorFlow's other messages, and this one about the user's own functions, pass.
+    """
+
+    def filter(self, record):
+        message = record.getMessage()
+        return "triggered tf.function retracing" not in message or not any(name in message for name in OWN_FUNCTIONS)
+
+
+tf.get_logger().addFilter(_OwnRetracing())
 
 
 def _resource(variable):

@@ -1,11 +1,14 @@
 """`LucidWidget`: live feature visualization in a notebook, driven from the UI or from code.
 
 Every control is a synced trait, so `w.channel = 7` moves the slider and the slider sets `w.channel`.
-A change to any setting (see `settings.SETTING_NAMES`) asks the widget's single worker thread for a new
+A change to any setting (see `settings.SETTING_NAMES`) asks the widget's render thread for a new
 render; the observers only record the request, so the kernel stays free while the tiles update. Output
-traits (`frame`, `step`, `status`, `error`, `history`, ...) are written by the worker thread alone, one
-comm message per update. Observers run on whichever thread handles the page's messages (a kernel
-subshell's, with JupyterLab's comms over subshells); `sync.ThreadSafeWidget` keeps every sync whole.
+traits (`frame`, `step`, `status`, `error`, `history`, ...) are written by the render thread alone, one
+comm message per update. With an image (`image`), the explain panel (`panel.ExplainPanel`) shows the
+heat map of the current target over it, the model's top outputs and the layer's top channels, computed
+on a second thread (`explain.ExplainWorker`). Observers run on whichever thread handles the page's
+messages (a kernel subshell's, with JupyterLab's comms over subshells); `sync.ThreadSafeWidget` keeps
+every sync whole.
 """
 
 from __future__ import annotations
@@ -15,20 +18,24 @@ import os
 import pathlib
 import random
 import re
+import time
 
 import traitlets
 
 from lucidwidget import imaging
 from lucidwidget.optvis import transform
+from lucidwidget.widget import esm
 from lucidwidget.widget import settings as settings_lib
+from lucidwidget.widget.panel import ExplainPanel
 from lucidwidget.widget.sync import ThreadSafeWidget
-from lucidwidget.widget.worker import RenderWorker
+from lucidwidget.widget.worker import CLOSE_TIMEOUT, RenderWorker
 
 _PACKAGE = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _asset(name) -> pathlib.Path:
-    """A front-end file: shipped in the wheel as `lucidwidget/static/`, else the repository's `js/`."""
+    """A front-end file: shipped in the wheel as `lucidwidget/static/`, else the repository's `js/` (its
+    siblings are beside it, for `esm.compose`)."""
     shipped = _PACKAGE / "static" / name
     return shipped if shipped.exists() else _PACKAGE.parent / "js" / name
 
@@ -56,9 +63,14 @@ MAX_SEED = 2**31 - 1
 
 OUTPUT_NAMES = (
     "layers", "frame", "step", "running", "status", "error", "losses", "steps_per_sec", "compiling", "run_id",
-    "run_settings", "history", "notice", "stale",
+    "run_settings", "history", "notice", "stale", "photos", "heatmap", "explaining", "explain_status",
+    "explain_error", "explain_id", "explain_settings", "top_outputs", "outputs_note", "top_channels",
+    "channels_note",
 )
 """Traits the widget reports; they are not constructor arguments."""
+
+DISPLAY_NAMES = ("frame_rate", "live", "background", "image", "style_image", "method", "heatmap_opacity")
+"""Traits that are constructor arguments but not render settings."""
 
 
 def _default_layer(layers):
@@ -67,12 +79,22 @@ def _default_layer(layers):
     return (spatial or layers)[-1].name
 
 
-class LucidWidget(ThreadSafeWidget):
-    """Feature visualization that renders live as you move the sliders.
+class LucidWidget(ExplainPanel, ThreadSafeWidget):
+    """Feature visualization that renders live as you move the sliders, and explains an image.
 
     Displaying the widget shows the tiles, a progress bar, an objective sparkline, buttons (Run, Stop,
     Reset, Save PNG, Save GIF), the controls and a strip of past renders (click one to restore its
     settings). Setting a trait from code does the same as moving its control.
+
+    With an image (`image=`, `w.image = ...`, or a file dropped on the widget or picked with "Explain an
+    image"), an explain panel shows the image with the heat map of the current target over it (the
+    objective kind on the chosen layer: a channel, neuron, class logit, direction or expression; method
+    menu and opacity slider), the model's top outputs (classes with probabilities and `class_names`, or
+    for a model whose output is a feature map, its strongest channels), and the chosen layer's top
+    channels for the image as feature-visualization thumbnails (ranked by attribution to the target when
+    the layer runs before it, else by activation); clicking one renders it in the tiles. Moving the
+    channel or class redraws the heat map without recompiling. The modes "caricature", "style" (with
+    `style_image`) and "dream" optimise from the image.
 
     Constructor arguments are checked at once: an unknown keyword raises `TypeError`, an unknown layer
     or an out-of-range channel raises `ValueError`. Later invalid settings (from the UI or from code)
@@ -90,11 +112,16 @@ class LucidWidget(ThreadSafeWidget):
             "[-1, 1]", "[0, 255]", ...) or a function; kept for every render. Defaults to None.
         inputs: values of a several-input model's other inputs by name (see `Renderer`). Defaults to
             None (zeros).
+        image: an image to explain: a path, a bundled photo's name ("chelsea", "coffee", "astronaut"),
+            a PIL image, an array in [0, 1] or file bytes; fitted (cover, centre-crop) to the model's size
+            or 224 px. Defaults to None (no explain panel until one is given).
+        class_names: names of the model's output classes, a list or `{index: name}`, for the top
+            outputs. Defaults to None (the model's `class_names` attribute, if any).
         **settings: initial values of the other setting traits: `objective`, `expression`, `mode`,
             `channel_b`, `opacity`, `background`, `negative`,
             `preactivation`, `steps`, `learning_rate`, `size`, `tiles`, `diversity`, `fft`,
             `decorrelate`, `seed`, `jitter`, `scale`, `rotate`, `use_jitter`, `use_scale`,
-            `use_rotate`, `frame_rate`, `live`.
+            `use_rotate`, `frame_rate`, `live`, `style_image`, `method`, `heatmap_opacity`.
 
     Example:
         >>> w = LucidWidget("vgg16-hed", layer="block4_conv3", channel=42)
@@ -104,9 +131,12 @@ class LucidWidget(ThreadSafeWidget):
         >>> w.objective = "expression"; w.expression = "block4_conv3:42 - 0.5*block5_conv1:7"
         >>> w.mode = "transparency"   # RGBA tiles, shown over `w.background`
         >>> w.mode = "interpolation"; w.channel_b = 99   # tiles morph from channel 42 to 99
+        >>> w.image = "chelsea"       # explain a photo: heat map of block4_conv3:42, top channels
+        >>> w.method = "integrated_gradients"; w.attribution_map.shape   # (224, 224)
+        >>> w.mode = "caricature"     # what block4_conv3 keeps of the photo
     """
 
-    _esm = _asset("widget.js")
+    _esm = esm.compose(_asset("widget.js"))
     _css = _asset("widget.css")
 
     # Settings: each one is a control in the UI.
@@ -168,8 +198,9 @@ class LucidWidget(ThreadSafeWidget):
     ).tag(sync=True)
     notice = traitlets.Unicode("", help="Result of the last button action (a saved file).").tag(sync=True)
 
-    def __init__(self, model, layer=None, channel=0, *, autostart=True, preprocess=None, inputs=None, **settings):
-        allowed = set(settings_lib.SETTING_NAMES) | {"frame_rate", "live", "background"}
+    def __init__(self, model, layer=None, channel=0, *, autostart=True, preprocess=None, inputs=None, image=None,
+                 class_names=None, **settings):
+        allowed = set(settings_lib.SETTING_NAMES) | set(DISPLAY_NAMES)
         for name in settings:
             if name not in allowed:
                 close = difflib.get_close_matches(name, sorted(allowed), n=1)
@@ -181,21 +212,24 @@ class LucidWidget(ThreadSafeWidget):
         worker = RenderWorker(model, self._publish, preprocess=preprocess, inputs=inputs)
         size = worker.input_size[0] if worker.input_size else DEFAULT_SIZE
         layers = [{"name": info.name, "channels": info.channels, "kind": info.kind} for info in worker.layers]
-        super().__init__(layers=layers, layer=layer or _default_layer(worker.layers), channel=channel,
-                         **{"size": size, **settings})
         self._worker = worker
+        self._prepare_panel(worker.renderer(True), worker.layers, class_names)
         try:
+            super().__init__(layers=layers, layer=layer or _default_layer(worker.layers), channel=channel,
+                             image=image, **{"size": size, **settings})
             settings_lib.check(self.settings, worker.layers)
-        except ValueError:
+        except (ValueError, TypeError):
             self.close()
             raise
         worker.frame_interval = 1.0 / self.frame_rate
         worker.background = self.background
         worker.defaults = self.trait_defaults(*settings_lib.SETTING_NAMES)
+        worker.gate = self._explain.quiet
         self.observe(self._on_layer, names="layer")
         self.observe(self._on_mode, names="mode")
         self.observe(self._on_setting, names=list(settings_lib.SETTING_NAMES))
         self.on_msg(self._on_message)
+        self._start_panel()
         if autostart:
             self.run()
 
@@ -233,7 +267,7 @@ class LucidWidget(ThreadSafeWidget):
 
     def run(self):
         """Starts a render with the current settings, replacing one in progress."""
-        self._worker.request(self.settings)
+        self._worker.request(self.settings, self.images_for_render())
 
     def stop(self):
         """Stops the render; the tiles so far stay."""
@@ -246,16 +280,20 @@ class LucidWidget(ThreadSafeWidget):
             self.run()
 
     def wait(self, timeout=None):
-        """Blocks until the current render (and any waiting restart) has ended.
+        """Blocks until the current render (and any waiting restart) has ended, and the explain panel's
+        work too (heat map, top outputs and channels, their thumbnails).
 
         Args:
             timeout: seconds to wait at most. Defaults to None (no limit).
 
         Raises:
-            TimeoutError: the render was still going after `timeout` seconds.
+            TimeoutError: the render or the explanation was still going after `timeout` seconds.
         """
-        if not self._worker.wait(timeout):
-            raise TimeoutError(f"The render was still running after {timeout} s. Received: timeout={timeout}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for work, waiter in (("render", self._worker.wait), ("explanation", self._explain.wait)):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not waiter(left):
+                raise TimeoutError(f"The {work} was still running after {timeout} s. Received: timeout={timeout}")
 
     def restore(self, history_id):
         """Restores the settings of a past render from `history` (by its `id`) and renders them."""
@@ -289,10 +327,13 @@ class LucidWidget(ThreadSafeWidget):
         return imaging.save_gif(path or self._default_path(latest, ".gif"), latest.gif_frames, duration_ms=duration_ms)
 
     def close(self):
-        """Stops the render thread, then closes the widget."""
+        """Stops the render and explain threads, then closes the widget."""
         worker = getattr(self, "_worker", None)
         if worker is not None:
             worker.close()
+        explain = getattr(self, "_explain", None)
+        if explain is not None:
+            explain.close(CLOSE_TIMEOUT)
         super().close()
 
     def _latest_or_raise(self):
@@ -343,18 +384,32 @@ class LucidWidget(ThreadSafeWidget):
                         setattr(self, name, info.channels - 1)
 
     def _on_mode(self, change):
-        """An interpolation needs frames: picking it with a single tile asks for INTERPOLATION_TILES."""
+        """An interpolation needs frames: picking it with a single tile asks for INTERPOLATION_TILES. Dream
+        mode takes small, few steps (`settings.DREAM_STEPS`, `DREAM_LEARNING_RATE`) in place of the
+        defaults, and leaving it puts the defaults back (values the user chose stay)."""
         if change["new"] == "interpolation" and self.tiles < 2:
             self.tiles = INTERPOLATION_TILES
+        defaults = {name: self.trait_defaults(name) for name in ("steps", "learning_rate")}
+        dream = {"steps": settings_lib.DREAM_STEPS, "learning_rate": settings_lib.DREAM_LEARNING_RATE}
+        swap = None
+        if change["new"] == "dream":
+            swap = (defaults, dream)
+        elif change["old"] == "dream":
+            swap = (dream, defaults)
+        if swap and all(getattr(self, name) == value for name, value in swap[0].items()):
+            for name, value in swap[1].items():
+                setattr(self, name, value)
 
     def _on_setting(self, change):
         if self.live:
             self.run()
 
     def _on_message(self, widget, content, buffers):
-        """Buttons and history clicks from the front end."""
+        """Buttons, history clicks and the explain panel's messages from the front end."""
         event = content.get("event")
         try:
+            if self._panel_message(content, buffers):
+                return
             if event == "run":
                 self.run()
             elif event == "stop":
@@ -366,5 +421,5 @@ class LucidWidget(ThreadSafeWidget):
             elif event in ("save_png", "save_gif"):
                 path = self.save() if event == "save_png" else self.save_gif()
                 self.notice = f"Saved {path}"
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             self.notice = str(error)

@@ -7,11 +7,19 @@ Renderer reuses its compiled step: the sign of the objective is a weight (`-1 * 
 transforms stay in the list with neutral strengths (`transform.preset`). Expressions are parsed by
 `expression.parse`, which makes every number a knob, so editing a number in the text does not retrace.
 
-Three modes shape the images: "standard" (RGB tiles), "transparency" (RGBA tiles kept about `opacity`
+Modes shape the images: "standard" (RGB tiles), "transparency" (RGBA tiles kept about `opacity`
 opaque, each one object in the middle: the target and the diversity term are read at the centre and
 opacity costs more towards the borders; the engine composites them over a random background for the
-model) and "interpolation" (the tiles morph from `channel` to `channel_b` of the layer, sharing
-low-resolution structure).
+model), "interpolation" (the
+tiles morph from `channel` to `channel_b` of the layer, sharing low-resolution structure), and three
+that start from the widget's image (`IMAGE_MODES`): "caricature" (Lucid's feature inversion of the image
+at the layer, from noise), "style" (the image in the style of the style image, keeping the layer's
+content) and "dream" (the objective grown into the image). Their images arrive with the settings as
+`images={"image": ..., "style": ...}`; a mode whose image is missing is `AwaitingInput`, a prompt.
+
+`target(settings, layers)` is what the settings point the model at (the objective kind on the layer,
+with its sign): what the tiles maximise in the standard, transparency and dream modes, and what the
+widget's heat map explains in every mode.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from __future__ import annotations
 import difflib
 import functools
 
+import numpy as np
+
 from lucidwidget.optvis import objectives, param, transform
-from lucidwidget.optvis.objectives import expression
+from lucidwidget.optvis.objectives import expression, reference
 from lucidwidget.optvis.schedules import DECAY_POWERS
 
 OBJECTIVE_KINDS = ("channel", "neuron", "deepdream", "class_logit", "random_direction", "expression")
@@ -31,9 +41,14 @@ free expression such as `"conv3:4 - 0.5*conv2:7"` (the `expression` setting)."""
 CHANNEL_FREE_KINDS = ("deepdream", "random_direction", "expression")
 """Kinds that ignore the channel index (the random direction is drawn from the seed instead)."""
 
-MODES = ("standard", "transparency", "interpolation")
-"""How the tiles are made: plain RGB images, RGBA images with learned transparency, or frames that
-interpolate from `channel` to `channel_b`."""
+MODES = ("standard", "transparency", "interpolation", "caricature", "style", "dream")
+"""How the tiles are made: plain RGB images, RGBA images with learned transparency, frames that
+interpolate from `channel` to `channel_b`, or from the widget's image: its caricature at the layer (from
+noise), the image in the style of the style image (from the image), or the objective dreamt into the
+image (from the image)."""
+
+IMAGE_MODES = ("caricature", "style", "dream")
+"""Modes that optimise from the widget's image (`style` also needs the style image)."""
 
 SETTING_NAMES = (
     "layer", "channel", "objective", "expression", "mode", "channel_b", "opacity", "negative",
@@ -71,6 +86,34 @@ modes' defaults as they were: at 256 steps on block4_conv3:42, four tiles correl
 1/f), each keeping more activation (125-130 against 114-120), and a transparent tile's mean opacity is
 0.348 (0.349)."""
 
+STYLE_CONTENT_WEIGHT = 0.1
+"""Style mode's content weight against the style term, both relative errors (`objectives.content`,
+`objectives.style`). Started from the photo on vgg16-hed (160 steps, 128 px, content at block4_conv2), 0.1
+kept the cat's eyes and outline in the style's colours and strokes; 1.0 kept the photo nearly as it was
+(docs/make_gallery.py)."""
+
+STYLE_LAYER_COUNT = 5
+"""Layers style mode matches when the model lacks `objectives.reference.STYLE_LAYERS` (VGG16's first
+convolution of each block): this many spatial layers spread evenly over the model, as Gatys et al. spread
+theirs over VGG's five blocks."""
+
+DREAM_STEPS = 64
+DREAM_LEARNING_RATE = 0.02
+"""Dream mode's steps and learning rate, set when the mode is picked and put back when it is left. On
+vgg16-hed, chelsea at 128 px, block4_conv3:42 with the widget's transforms, seed 0, constant steps:
+these grew the channel from -3.2 (the photo) to 28.6 while the result still correlated 0.90 with the
+photo's pixels (eyes and fur patterns over a recognisable cat); with the "fast" schedule's larger first
+steps 0.47, and with the widget's defaults (256 steps of 0.05, "fast") 0.27: the photo painted over."""
+
+IMAGE_SCHEDULE = None
+"""The image modes render with constant steps (and the default spectrum), not `SCHEDULE`: started from the
+photo, the "fast" schedule's larger first steps wash it out. On vgg16-hed, chelsea, 128 px, 256 steps,
+the widget's defaults, seed 0: style mode (the gallery's block4_conv3:42 as the style, content at
+block4_conv3) kept a pixel correlation of 0.57 with the photo with constant steps and 0.23 with "fast"
+(block4_conv3 activations 0.72 and 0.67); dream mode, see `DREAM_STEPS`. Caricature starts from noise
+and does about as well either way (its block4_conv3 activations correlate 0.835 and 0.826 with the
+photo's); with constant steps the cat's eyes and nose were plainer to see."""
+
 ALIGNMENT_WEIGHT = 1e-3
 """Weight of `alignment` (minus squared activation differences of neighbouring frames) in interpolation
 mode: a light pull that keeps landmarks in place without flattening the morph (Lucid's value)."""
@@ -101,6 +144,8 @@ def check(settings, layers) -> None:
         return
     if mode == "transparency" and not 0 <= settings["opacity"] <= 1:
         raise ValueError(f"Expected an opacity in [0, 1]. Received: opacity={settings['opacity']}")
+    if mode in ("caricature", "style"):                 # the tiles compare with images, whatever the kind
+        return
     if kind == "expression":
         parse_expression(settings["expression"], layers)
     elif kind not in CHANNEL_FREE_KINDS:
@@ -154,10 +199,26 @@ def layer_info(name, layers):
 def label(settings) -> str:
     """A short caption such as `conv3:7`, `-neuron conv3:7` or `deepdream conv3`, for the status line and
     the history strip; a channel (the default kind) shows as just `layer:channel`."""
-    kind, mode = settings["objective"], settings.get("mode", "standard")
+    mode = settings.get("mode", "standard")
     sign = "-" if settings["negative"] else ""
     if mode == "interpolation":
         return f"{sign}interpolate {settings['layer']}:{settings['channel']}→{settings['channel_b']}"
+    if mode == "caricature":
+        return f"caricature {settings['layer']}"
+    if mode == "style":
+        return f"style · content {settings['layer']}"
+    text = target_label(settings)
+    if mode == "dream":
+        return f"dream {text}"
+    return f"{text} · alpha" if mode == "transparency" else text
+
+
+def target_label(settings) -> str:
+    """The caption of `target(settings, ...)`: `conv3:7`, `-neuron conv3:7`, `deepdream conv3`, ..."""
+    kind, mode = settings["objective"], settings.get("mode", "standard")
+    sign = "-" if settings["negative"] else ""
+    if mode == "interpolation":
+        kind = "channel"
     if kind == "expression":
         text = settings["expression"].strip() or "expression"
         text = f"{sign}({text})" if sign else text
@@ -166,7 +227,7 @@ def label(settings) -> str:
     else:
         target = f"{settings['layer']}:{settings['channel']}"
         text = f"{sign}{target}" if kind == "channel" else f"{sign}{kind} {target}"
-    return f"{text} · alpha" if mode == "transparency" else text
+    return text
 
 
 def summary(settings, defaults) -> str:
@@ -196,23 +257,27 @@ def never_on(settings, value, steps) -> str:
             f"it least negative (often a fine checkerboard); more steps or another channel may help.")
 
 
-def build_target(settings, layers):
-    """The objective kind's target for a settings dict, before sign, diversity and the mode's terms; in
-    transparency mode it is read at the centre (`objectives.at_centre`, see `ALPHA_PRIOR`)."""
+def target(settings, layers):
+    """What the settings point the model at: the objective kind on the layer (a channel in interpolation
+    mode, the start of the morph), times -1 when `negative`. The tiles maximise it in the standard,
+    transparency and dream modes; the widget's heat map explains it in every mode."""
     layer, channel, kind = settings["layer"], settings["channel"], settings["objective"]
+    sign = -1.0 if settings["negative"] else 1.0
+    if settings["mode"] == "interpolation":
+        kind = "channel"
     if kind == "expression":
-        target = parse_expression(settings["expression"], layers)
+        unit = parse_expression(settings["expression"], layers)
     elif kind == "channel":
-        target = objectives.channel(layer, channel)
+        unit = objectives.channel(layer, channel)
     elif kind == "neuron":
-        target = objectives.neuron(layer, channel)
+        unit = objectives.neuron(layer, channel)
     elif kind == "deepdream":
-        target = objectives.deepdream(layer)
+        unit = objectives.deepdream(layer)
     elif kind == "class_logit":
-        target = objectives.class_logit(layer, channel)
+        unit = objectives.class_logit(layer, channel)
     else:
-        target = objectives.random_direction(layer, layer_info(layer, layers).channels, seed=settings["seed"])
-    return in_mode(target, settings)
+        unit = objectives.random_direction(layer, layer_info(layer, layers).channels, seed=settings["seed"])
+    return sign * unit
 
 
 def in_mode(objective, settings):
@@ -221,15 +286,29 @@ def in_mode(objective, settings):
     return objectives.at_centre(objective) if settings["mode"] == "transparency" else objective
 
 
-def build_objective(settings, layers):
-    """The objective of a settings dict: target, sign, the diversity term (several tiles) and the mode's
-    terms (alpha penalty, or interpolation with alignment)."""
+def build_objective(settings, layers, images=None):
+    """The objective of a settings dict: the target (or the mode's comparison with the images), the
+    diversity term (several tiles) and the mode's terms (alpha penalty, or interpolation with alignment).
+
+    Args:
+        settings: a settings dict (see `SETTING_NAMES`).
+        layers: the model's visualizable layers (`LayerInfo`).
+        images: `{"image": array or None, "style": array or None}`, the widget's images, for the
+            `IMAGE_MODES`. Defaults to None (none given).
+    """
     layer, channel, mode = settings["layer"], settings["channel"], settings["mode"]
-    sign = -1.0 if settings["negative"] else 1.0
     if mode == "interpolation":
+        sign = -1.0 if settings["negative"] else 1.0
         morph = objectives.channel_interpolate(layer, channel, layer, settings["channel_b"])
         return sign * morph + ALIGNMENT_WEIGHT * objectives.alignment(layer)
-    objective = sign * build_target(settings, layers)
+    images = _mode_images(mode, images or {})
+    if mode == "caricature":
+        objective = objectives.caricature(layer, image=images["image"])
+    elif mode == "style":
+        objective = (objectives.style(*style_layers(layers), image=images["style"])
+                     + STYLE_CONTENT_WEIGHT * objectives.content(layer, image=images["image"]))
+    else:
+        objective = in_mode(target(settings, layers), settings)
     if settings["tiles"] > 1:
         objective = objective + float(settings["diversity"]) * in_mode(objectives.diversity(layer), settings)
     if mode == "transparency":
@@ -246,13 +325,45 @@ def build_transforms(settings):
     )
 
 
-def render_arguments(settings, layers) -> tuple:
-    """`(objective, kwargs)` for `Renderer.render`, checking the settings first."""
+def _mode_images(mode, images):
+    """The images a mode needs, or `AwaitingInput` saying which one to give."""
+    if mode in IMAGE_MODES and images.get("image") is None:
+        raise AwaitingInput(
+            f"The {mode} mode starts from an image: drop one on the widget, or set `w.image`. Received: image=None",
+            prompt=f"Drop an image on the widget (or choose one under Explain an image) for the {mode} mode.",
+        )
+    if mode == "style" and images.get("style") is None:
+        raise AwaitingInput(
+            "The style mode needs a style image: pick one next to the mode, or set `w.style_image`. "
+            "Received: style_image=None",
+            prompt="Pick a style image (next to the mode menu) for the style mode.",
+        )
+    return images
+
+
+def style_layers(layers):
+    """The layers style mode matches: `objectives.reference.STYLE_LAYERS` when the model has them all,
+    else `STYLE_LAYER_COUNT` spatial layers spread evenly from its first to its last."""
+    spatial = [info.name for info in layers if info.spatial]
+    if set(reference.STYLE_LAYERS) <= set(spatial):
+        return reference.STYLE_LAYERS
+    if len(spatial) <= STYLE_LAYER_COUNT:
+        return tuple(spatial)
+    picks = np.linspace(0, len(spatial) - 1, STYLE_LAYER_COUNT).round().astype(int)
+    return tuple(spatial[i] for i in picks)
+
+
+def render_arguments(settings, layers, images=None) -> tuple:
+    """`(objective, kwargs)` for `Renderer.render`, checking the settings first; `images` as for
+    `build_objective`."""
     check(settings, layers)
-    options = dict(fft=settings["fft"], decorrelate=settings["decorrelate"], decay_power=DECAY_POWERS[SCHEDULE])
-    if settings["mode"] == "transparency":
+    objective = build_objective(settings, layers, images)
+    mode = settings["mode"]
+    schedule = IMAGE_SCHEDULE if mode in IMAGE_MODES else SCHEDULE
+    options = dict(fft=settings["fft"], decorrelate=settings["decorrelate"], decay_power=DECAY_POWERS[schedule])
+    if mode == "transparency":
         options.update(alpha=True, alpha_prior=ALPHA_PRIOR)
-    factory = param.aligned_image if settings["mode"] == "interpolation" else param.image
+    factory = param.aligned_image if mode == "interpolation" else param.image
     kwargs = dict(
         size=settings["size"],
         batch=settings["tiles"],
@@ -261,6 +372,8 @@ def render_arguments(settings, layers) -> tuple:
         learning_rate=settings["learning_rate"],
         param=functools.partial(factory, **options),
         transforms=build_transforms(settings),
-        schedule=SCHEDULE,
+        schedule=schedule,
     )
-    return build_objective(settings, layers), kwargs
+    if mode in ("style", "dream"):
+        kwargs["init_images"] = images["image"]
+    return objective, kwargs

@@ -45,6 +45,9 @@ THUMBNAIL_SIDE = 64
 CLOSE_TIMEOUT = 5.0
 """Seconds `close` waits for the thread to leave a compiled chunk before giving up on it."""
 
+MAX_GATE_WAIT = 2.0
+"""Longest a render waits at a step for its `gate` (the explain thread's heat map) to open."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -121,6 +124,9 @@ class _RenderCallback:
         )
 
     def on_step_end(self, step, logs):
+        gate = self.worker.gate
+        if gate is not None:
+            gate.wait(MAX_GATE_WAIT)
         self.step = step
         self.values.append(float(logs["objective"]))
         rate = logs["steps_per_sec"]
@@ -183,6 +189,8 @@ class RenderWorker:
         background: what RGBA tiles are shown over in frames, thumbnails and GIFs ("checkerboard",
             "white" or "black"); set by the widget.
         defaults: the widget's default settings; a history entry's summary lists what differs from them.
+        gate: None, or a `threading.Event` a render waits for at each step (up to `MAX_GATE_WAIT` s): the
+            explain thread clears it while it computes a heat map, to have the CPU to itself.
         last_exception: the exception of the last failed render, traceback included, for debugging.
     """
 
@@ -197,6 +205,7 @@ class RenderWorker:
         self.frame_interval = 1.0 / frame_rate
         self.background = "checkerboard"
         self.defaults = {}
+        self.gate = None
         self.last_exception = None
         self.generation = 0
         self.latest = None
@@ -236,13 +245,14 @@ class RenderWorker:
                 self._renderers[key] = Renderer(self.model, preactivation=key, **self._options)
             return self._renderers[key]
 
-    def request(self, settings):
-        """Asks for a render of `settings` (a dict), replacing any render running or waiting."""
+    def request(self, settings, images=None):
+        """Asks for a render of `settings` (a dict), replacing any render running or waiting; `images` are
+        the widget's images for the modes that start from them (see `settings.build_objective`)."""
         with self._wake:
             if self._closing:
                 return
             self.generation += 1
-            self._pending = dict(settings)
+            self._pending = (dict(settings), images)
             self._requested_at = time.monotonic()
             self._idle.clear()
             if self._thread is None:
@@ -293,9 +303,9 @@ class RenderWorker:
                 if quiet > 0:
                     self._wake.wait(quiet)
                     continue
-                request, generation = self._pending, self.generation
+                (request, images), generation = self._pending, self.generation
                 self._pending = None
-                return request, generation
+                return request, images, generation
 
     def _loop(self):
         while True:
@@ -305,11 +315,11 @@ class RenderWorker:
                 return
             self._render(*item)
 
-    def _render(self, settings, generation):
+    def _render(self, settings, images, generation):
         self._runs += 1
         try:
             renderer = self.renderer(settings["preactivation"])
-            objective, kwargs = settings_lib.render_arguments(settings, self.layers)
+            objective, kwargs = settings_lib.render_arguments(settings, self.layers, images)
             run = _RenderCallback(self, renderer, settings, generation, self._runs)
             with self._wake:
                 self._active = run
