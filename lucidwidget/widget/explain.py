@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import logging
 import threading
-import time
 
 import numpy as np
 
@@ -37,6 +36,7 @@ from lucidwidget.optvis import objectives, param, transform
 from lucidwidget.optvis.render import Renderer
 from lucidwidget.optvis.schedules import DECAY_POWERS
 from lucidwidget.widget import settings as settings_lib
+from lucidwidget.widget.latest import LatestRequestThread
 
 EXPLAIN_SIDE = 224
 """Side in pixels the widget's image is fitted to (scaled to cover, centre-cropped) for a model that
@@ -119,7 +119,7 @@ class Job:
         return (self.image_id, self.method, *values)
 
 
-class ExplainWorker:
+class ExplainWorker(LatestRequestThread):
     """Explains the widget's image on one daemon thread, started by the first request.
 
     Args:
@@ -135,7 +135,11 @@ class ExplainWorker:
         last_exception: the exception of the last failed explanation, for debugging.
     """
 
+    debounce = DEBOUNCE_SECONDS
+    thread_name = "lucidwidget-explain"
+
     def __init__(self, renderer, layers, publish, class_names=None):
+        super().__init__()
         self._options = {"preprocess": renderer.preprocess, "inputs": renderer.inputs}
         self.model = renderer.model
         self.layers = layers
@@ -145,24 +149,11 @@ class ExplainWorker:
         self.quiet.set()
         self.latest_map = None
         self.last_exception = None
-        self.generation = 0
         self._explainers = {}
         self._thumbnail_renderers = {}
         self._thumbnails = collections.OrderedDict()
         self._done = {}
         self._explain_count = 0
-        self._pending = None
-        self._requested_at = 0.0
-        self._closing = False
-        self._wake = threading.Condition()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._thread = None
-
-    @property
-    def thread(self):
-        """The explain thread, or None before the first request and after `close`."""
-        return self._thread
 
     def explainer(self, preactivation) -> Explainer:
         """The `Explainer` for one pre-activation setting (kept, with its compiled passes)."""
@@ -174,76 +165,28 @@ class ExplainWorker:
     def request(self, job):
         """Asks for `job` (a `Job`), replacing any job waiting; a thumbnail render in progress stops at its
         next step."""
-        with self._wake:
-            if self._closing:
-                return
-            self.generation += 1
-            self._pending = job
-            self._requested_at = time.monotonic()
-            self._idle.clear()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=f"lucidwidget-explain-{id(self):x}",
-                                                daemon=True)
-                self._thread.start()
-            self._wake.notify_all()
-
-    def wait(self, timeout=None) -> bool:
-        """Blocks until no job runs or waits (thumbnails included); False if `timeout` seconds passed."""
-        return self._idle.wait(timeout)
+        self._post(job)
 
     def close(self, timeout):
         """Stops the thread for good, waiting up to `timeout` seconds for it to leave the engine."""
-        with self._wake:
-            self._closing = True
-            self.generation += 1
-            self._pending = None
-            self._wake.notify_all()
+        self._drop(closing=True)
         for renderer in list(self._thumbnail_renderers.values()):
             renderer.cancel()
         self.quiet.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        self._thread = None
+        self._join(timeout)
 
-    def _next_job(self):
-        with self._wake:
-            while True:
-                if self._closing:
-                    return None
-                if self._pending is None:
-                    self._idle.set()
-                    self._wake.wait()
-                    continue
-                quiet = self._requested_at + DEBOUNCE_SECONDS - time.monotonic()
-                if quiet > 0:
-                    self._wake.wait(quiet)
-                    continue
-                job, generation = self._pending, self.generation
-                self._pending = None
-                return job, generation
-
-    def _current(self, generation):
-        return self.generation == generation and not self._closing
-
-    def _loop(self):
-        while True:
-            item = self._next_job()
-            if item is None:
-                self._idle.set()
-                return
-            job, generation = item
-            try:
-                if job.image is None:
-                    self._clear()
-                else:
-                    self._explain(job, generation)
-            except Exception as error:  # noqa: BLE001 - shown in the widget; the kernel lives on
-                self.last_exception = error
-                logger.exception("lucidwidget explain failed")
-                self.quiet.set()
-                if self._current(generation):
-                    self.publish(explaining=False, explain_error=user_message(error))
+    def handle(self, job, generation):
+        try:
+            if job.image is None:
+                self._clear()
+            else:
+                self._explain(job, generation)
+        except Exception as error:  # noqa: BLE001 - shown in the widget; the kernel lives on
+            self.last_exception = error
+            logger.exception("lucidwidget explain failed")
+            self.quiet.set()
+            if self.current(generation):
+                self.publish(explaining=False, explain_error=user_message(error))
 
     def _clear(self):
         self._done = {}
@@ -263,18 +206,18 @@ class ExplainWorker:
                 target = self._heatmap(explainer, images, job, generation)
             elif self._done.get("target") is not None:
                 target = self._done["target"]
-            if not self._current(generation):
+            if not self.current(generation):
                 return
             outputs_key = (job.image_id, job.preactivation)
             if self._done.get("outputs") != outputs_key:
                 self._top_outputs(explainer, images)
                 self._done["outputs"] = outputs_key
-            if not self._current(generation):
+            if not self.current(generation):
                 return
             channels = self._top_channels(explainer, images, job, target)
         finally:
             self.quiet.set()
-        if channels is not None and self._current(generation):
+        if channels is not None and self.current(generation):
             self._render_thumbnails(channels, job, generation)
 
     def _heatmap(self, explainer, images, job, generation):
@@ -305,7 +248,7 @@ class ExplainWorker:
                         f"{', '.join(sorted(target.layers))}: showing the gradient instead)")
                 method = "gradient"
         maps = explainer.attribute(images, target, method, **METHOD_OPTIONS.get(method, {}))
-        if not self._current(generation):
+        if not self.current(generation):
             return target
         self.latest_map = maps[0]
         self._explain_count += 1
@@ -369,10 +312,10 @@ class ExplainWorker:
                                      steps=THUMBNAIL_STEPS, seed=0, param=factory, transforms=transform.preset(),
                                      schedule=schedule, callbacks=[progress])
         except ValueError as error:                     # a layer too small to render at the thumbnail size
-            if self._current(generation):
+            if self.current(generation):
                 self.publish(channels_note=f"{ranked.note} No feature visualizations: {user_message(error)}")
             return
-        if progress.cancelled or not self._current(generation):
+        if progress.cancelled or not self.current(generation):
             return
         for key, picture in zip(keys, _pngs(images)):
             self._thumbnails[key] = picture
@@ -410,10 +353,10 @@ class _ThumbnailFrames:
         self.cancelled = False
 
     def on_step_end(self, step, logs):
-        if not self.worker._current(self.generation):
+        if not self.worker.current(self.generation):
             self.cancelled = True
             self.renderer.cancel()
 
     def on_frame(self, step, images):
-        if self.worker._current(self.generation) and step < THUMBNAIL_STEPS:
+        if self.worker.current(self.generation) and step < THUMBNAIL_STEPS:
             self.worker.publish(top_channels=self.worker._channel_entries(self.ranked, self.job, _pngs(images)))

@@ -13,8 +13,6 @@ import atexit
 import functools
 import logging
 import math
-import threading
-import time
 import weakref
 
 import numpy as np
@@ -24,6 +22,7 @@ from lucidwidget import imaging
 from lucidwidget.errors import user_message
 from lucidwidget.optvis.render import Renderer
 from lucidwidget.widget import settings as settings_lib
+from lucidwidget.widget.latest import LatestRequestThread
 
 DEBOUNCE_SECONDS = 0.15
 """Quiet time after the last request before a render starts: slider bursts become one restart, while a
@@ -176,7 +175,7 @@ class _RenderCallback:
             )
 
 
-class RenderWorker:
+class RenderWorker(LatestRequestThread):
     """Runs renders for one widget on one daemon thread, started on the first request.
 
     Args:
@@ -194,7 +193,11 @@ class RenderWorker:
         last_exception: the exception of the last failed render, traceback included, for debugging.
     """
 
+    debounce = DEBOUNCE_SECONDS
+    thread_name = "lucidwidget-worker"
+
     def __init__(self, model, publish, frame_rate=10.0, **renderer_options):
+        super().__init__()
         first = Renderer(model, preactivation=True, **renderer_options)
         self._options = {"preprocess": first.preprocess, "inputs": first.inputs}
         self._renderers = {True: first}
@@ -207,30 +210,12 @@ class RenderWorker:
         self.defaults = {}
         self.gate = None
         self.last_exception = None
-        self.generation = 0
         self.latest = None
         self.history = []
         self._runs = 0
-        self._pending = None
-        self._requested_at = 0.0
-        self._closing = False
         self._active = None
-        self._wake = threading.Condition()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._thread = None
         self._exit_hook = functools.partial(_close_if_alive, weakref.ref(self))
         atexit.register(self._exit_hook)
-
-    @property
-    def thread(self):
-        """The worker thread, or None before the first request and after `close`."""
-        return self._thread
-
-    @property
-    def busy(self):
-        """True while a render runs or a request waits for one."""
-        return not self._idle.is_set()
 
     def sheet_png(self, images) -> bytes:
         """The PNG frame of a batch of tiles, RGBA tiles shown over `background`."""
@@ -248,18 +233,7 @@ class RenderWorker:
     def request(self, settings, images=None):
         """Asks for a render of `settings` (a dict), replacing any render running or waiting; `images` are
         the widget's images for the modes that start from them (see `settings.build_objective`)."""
-        with self._wake:
-            if self._closing:
-                return
-            self.generation += 1
-            self._pending = (dict(settings), images)
-            self._requested_at = time.monotonic()
-            self._idle.clear()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=f"lucidwidget-worker-{id(self):x}",
-                                                daemon=True)
-                self._thread.start()
-            self._wake.notify_all()
+        self._post((dict(settings), images))
 
     def stop(self):
         """Cancels the running render and drops a waiting request; the tiles stay, and the render joins the
@@ -274,46 +248,16 @@ class RenderWorker:
         if active is not None:
             active.renderer.cancel()
 
-    def wait(self, timeout=None) -> bool:
-        """Blocks until no render runs or waits; returns False if `timeout` seconds passed first."""
-        return self._idle.wait(timeout)
-
     def close(self):
         """Stops the thread for good and waits (up to CLOSE_TIMEOUT s) for it to leave TensorFlow."""
-        with self._wake:
-            self._closing = True
+        self._drop(closing=True)
         self.stop()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(CLOSE_TIMEOUT)
-        self._thread = None
+        self._join(CLOSE_TIMEOUT)
         atexit.unregister(self._exit_hook)
 
-    def _next_request(self):
-        """Waits for a request and for the debounce quiet time; None once closing."""
-        with self._wake:
-            while True:
-                if self._closing:
-                    return None
-                if self._pending is None:
-                    self._idle.set()
-                    self._wake.wait()
-                    continue
-                quiet = self._requested_at + DEBOUNCE_SECONDS - time.monotonic()
-                if quiet > 0:
-                    self._wake.wait(quiet)
-                    continue
-                (request, images), generation = self._pending, self.generation
-                self._pending = None
-                return request, images, generation
-
-    def _loop(self):
-        while True:
-            item = self._next_request()
-            if item is None:
-                self._idle.set()
-                return
-            self._render(*item)
+    def handle(self, request, generation):
+        settings, images = request
+        self._render(settings, images, generation)
 
     def _render(self, settings, images, generation):
         self._runs += 1
