@@ -69,7 +69,7 @@ def main():
             page.mouse.move(0, 0)                                   # no hover highlight in the picture
             cell = page.locator(".jp-CodeCell", has=page.locator(".lw-root"))
             cell.screenshot(path=args.output)
-            status = page.locator(".lw-status").first.text_content()
+            status = page.locator(".lw-status").text_content()
             browser_support.close_notebook(page)
     print(f"wrote {args.output} ({status}; first tile {seconds['tile']:.1f} s after Run All)")
 

@@ -288,7 +288,7 @@ export function explainView(model, life, root) {
   });
   const alive = () => !disposed;
   const panel = h("div", "lw-explain");
-  const error = h("div", "lw-error lw-explain-error");
+  const error = h("div", "lw-explain-error");
   error.setAttribute("role", "alert");
   let local = "";
   const showError = () => {
@@ -319,7 +319,7 @@ export function explainView(model, life, root) {
   const picture = h("div", "lw-explain-picture");
   const method = selectControl(model, life, "method", "method", () => METHODS);
   const opacity = numberControl(model, life, "heatmap_opacity", HEATMAP_OPACITY);
-  const status = h("div", "lw-status lw-explain-status");
+  const status = h("div", "lw-explain-status");
   picture.append(pictureView(model, life, root), method.row, opacity.row, status);
   const body = h("div", "lw-explain-body");
   body.append(picture, outputsView(model, life), channelsView(model, life, root));
