@@ -25,6 +25,20 @@ import urllib.request
 import nbformat
 import pytest
 
+SMALL_CNN = """\
+import keras
+import lucidwidget as lw
+
+model = keras.Sequential([
+    keras.Input((None, None, 3)),
+    keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+    keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv2"),
+    keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv3"),
+])
+"""
+"""Notebook source of the browser tests' model: three small conv layers, any image size; ends with
+`model` (add the cell's widget line after it)."""
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -22,16 +22,7 @@ pytestmark = pytest.mark.browser
 
 NOTEBOOK = "explain_e2e.ipynb"
 CELLS = [
-    """\
-import keras
-import lucidwidget as lw
-
-model = keras.Sequential([
-    keras.Input((None, None, 3)),
-    keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
-    keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv2"),
-    keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="conv3"),
-])
+    browser_support.SMALL_CNN + """\
 w = lw.LucidWidget(model, layer="conv3", channel=2, size=48, steps=16, seed=0, image="chelsea", autostart=False)
 w""",
 ]
