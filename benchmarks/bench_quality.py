@@ -78,8 +78,8 @@ TARGET_STEP, TARGET_SHARE = 64, 0.9
 """Step counts at which activation is read; the widget's default step count, whose render is the
 reference; the target: TARGET_SHARE of it by TARGET_STEP."""
 
-PREVIOUS_BOOST, PREVIOUS_DECAY_STEPS, PREVIOUS_DECAY_POWER = 4.0, 64.0, 1.4
-"""The widget's "fast" schedule before the per-step tuning (`optvis.schedules`), rendered for comparison."""
+PREVIOUS_BOOST, PREVIOUS_DECAY_STEPS, PREVIOUS_DECAY_POWER = 2.0, 64.0, 1.4
+"""The widget's "fast" schedule before the warm-up (`optvis.schedules`), rendered for comparison."""
 
 HALF_NYQUIST = 0.25
 """Cycles per pixel above which spectral energy counts as high-frequency (Nyquist is 0.5)."""

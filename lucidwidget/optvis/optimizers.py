@@ -315,45 +315,55 @@ class LBFGS(Optimizer):
 
 
 class Boosted(Optimizer):
-    """Another optimizer whose steps start `boost` times larger and decay back to 1x.
+    """Another optimizer whose steps ramp up, start `boost` times larger and decay back to 1x.
 
     Step `t` (counted from the last `reset`) is the wrapped optimizer's step scaled by
-    `1 + (boost - 1) * exp(-t / decay_steps)`: early steps cover ground fast while the image is far
-    from anything the unit likes, later ones refine it at the wrapped optimizer's own rate. For Adam
-    this is exactly a learning-rate schedule. `boost` and `decay_steps` live in variables, so changing
-    them with `set_schedule` never retraces a compiled step.
+    `min(1, (t + 1) / warmup_steps) * (1 + (boost - 1) * exp(-t / decay_steps))`. Large early steps
+    cover ground fast while the image is far from anything the unit likes; later ones refine it at the
+    wrapped optimizer's own rate. The warm-up keeps the very first steps small: Adam's moment estimates
+    then rest on a few gradients, so it moves every value by a full step whether its gradient is
+    consistent or noise (the reason RAdam and most training recipes warm up). For Adam this is exactly
+    a learning-rate schedule. The schedule lives in variables, so `set_schedule` never retraces a
+    compiled step.
 
     Args:
         optimizer: the wrapped `Optimizer` adapter.
-        boost: scale of the first step, >= 1.
+        boost: scale of the early steps, >= 1.
         decay_steps: steps over which the boost decays by a factor e, > 0.
+        warmup_steps: steps over which the scale ramps up linearly from `1 / warmup_steps`; 0 or 1
+            for none. Defaults to 0.
     """
 
-    def __init__(self, optimizer, boost, decay_steps):
+    def __init__(self, optimizer, boost, decay_steps, warmup_steps=0):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Expected an Optimizer adapter to boost. Received: optimizer={optimizer!r}")
         self.wrapped = optimizer
         self.name = f"boosted {optimizer.name}"
         self._boost = keras.Variable(1.0, trainable=False, dtype="float32", name="boost")
         self._decay_steps = keras.Variable(1.0, trainable=False, dtype="float32", name="decay_steps")
+        self._warmup_steps = keras.Variable(1.0, trainable=False, dtype="float32", name="warmup_steps")
         self._step = keras.Variable(0.0, trainable=False, dtype="float32", name="boost_step")
-        self.set_schedule(boost, decay_steps)
+        self.set_schedule(boost, decay_steps, warmup_steps)
 
-    def set_schedule(self, boost, decay_steps):
-        """Sets the first step's scale and the decay length (no retrace)."""
+    def set_schedule(self, boost, decay_steps, warmup_steps=0):
+        """Sets the early steps' scale, the decay length and the warm-up length (no retrace)."""
         self._boost.assign(checks.real(boost, "boost", 1))
         self._decay_steps.assign(checks.real(decay_steps, "decay_steps", 0, exclusive=True))
+        self._warmup_steps.assign(max(1.0, checks.real(warmup_steps, "warmup_steps", 0)))
 
     def build(self, variables):
         self.wrapped.build(variables)
 
     @property
     def variables(self):
-        return [*self.wrapped.variables, self._boost, self._decay_steps, self._step]
+        return [*self.wrapped.variables, self._boost, self._decay_steps, self._warmup_steps, self._step]
 
     def apply(self, grads, variables):
-        boost, decay_steps, step = (ops.convert_to_tensor(v) for v in (self._boost, self._decay_steps, self._step))
-        scale = 1.0 + (boost - 1.0) * ops.exp(-step / decay_steps)
+        boost, decay_steps, warmup_steps, step = (
+            ops.convert_to_tensor(v) for v in (self._boost, self._decay_steps, self._warmup_steps, self._step)
+        )
+        warmup = ops.minimum(1.0, (step + 1.0) / warmup_steps)
+        scale = warmup * (1.0 + (boost - 1.0) * ops.exp(-step / decay_steps))
         before = [ops.copy(v) for v in variables]
         self.wrapped.apply(grads, variables)
         for variable, old in zip(variables, before):

@@ -374,8 +374,9 @@ class Renderer:
             init_images: images to start from instead of noise (keras-vis's seed image; deep dream
                 from a photo): anything `imaging.load_images` reads (paths, PIL images, bytes, arrays
                 in [0, 1]), scaled to cover the render's size and centre-cropped. Defaults to None.
-            schedule: `"fast"` makes the first steps larger, decaying to the optimizer's own, with a
-                steeper default spectrum (a good, clean image in fewer steps; the widget's default).
+            schedule: `"fast"` ramps the steps up over a short warm-up, then makes them larger,
+                decaying to the optimizer's own, with a steeper default spectrum (a good, clean image
+                in fewer steps; the widget's default).
                 Defaults to None (constant steps).
 
         Returns:

@@ -65,7 +65,9 @@ transparency mode, the RGBA tiles composited over `param.random_background` each
 0.373 (mean alpha over the six 0.300); at 1e3 it ends at 0.328 keeping 66% of an opaque render's
 activation over noise (71% at 5e2), block4_conv3:42 at 0.289 keeping 81% (0.299 and 77% at 5e2), and
 four tiles of block5_conv1:100 at 0.276 keeping 69%, every tile's largest opaque region at least 0.90
-of its opaque area (0.291, 70% and 0.85 at 5e2).
+of its opaque area (0.291, 70% and 0.85 at 5e2). These figures are from before the "fast" schedule's
+warm-up; with it, at 1e3: block5_conv3:300 0.325 keeping 55%, block4_conv3:42 0.285 keeping 79%, four
+tiles of block5_conv1:100 0.276 keeping 63%, every tile's largest opaque region at least 0.78.
 Before the target was read at the centre, a channel mean over the whole tile at 5e2 ended at 0.34
 keeping 55% over random backgrounds, and 1e3 at 0.30 keeping 45%."""
 
@@ -81,10 +83,10 @@ without; `bench_quality.py --alpha-prior 0`)."""
 SCHEDULE = "fast"
 """The widget renders with `Renderer.render(schedule="fast")` and that schedule's spectrum decay power
 (`optvis.schedules.DECAY_POWERS`): larger first steps show a good, clean image sooner (figures in
-benchmarks/bench_quality.py and at `optvis.schedules.FAST_BOOST`). The steeper spectrum leaves the other
-modes' defaults as they were: at 256 steps on block4_conv3:42, four tiles correlate 0.051 (0.045 with
-1/f), each keeping more activation (125-130 against 114-120), and a transparent tile's mean opacity is
-0.348 (0.349)."""
+benchmarks/bench_quality.py and at `optvis.schedules.FAST_DECAY_POWER`). Before the schedule's warm-up,
+the steeper spectrum left the other modes' defaults as they were: at 256 steps on block4_conv3:42, four
+tiles correlated 0.051 (0.045 with 1/f), each keeping more activation (125-130 against 114-120), and a
+transparent tile's mean opacity was 0.348 (0.349)."""
 
 STYLE_CONTENT_WEIGHT = 0.1
 """Style mode's content weight against the style term, both relative errors (`objectives.content`,
