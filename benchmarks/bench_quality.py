@@ -244,7 +244,9 @@ def steps_to_image(renderer, args):
     previous = optimizers.Boosted(optimizers.get("adam"), PREVIOUS_BOOST, PREVIOUS_DECAY_STEPS)
 
     def spectrum(kwargs, decay_power):
-        return functools.partial(kwargs["param"].func, **{**kwargs["param"].keywords, "decay_power": decay_power})
+        """The widget's parameterisation with another spectrum and Lucid's initial values."""
+        return functools.partial(kwargs["param"].func, **{**kwargs["param"].keywords, "decay_power": decay_power,
+                                                          "sd": None})
 
     compared = {"widget": lambda kwargs: {},
                 "previous": lambda kwargs: {"schedule": None, "optimizer": previous,

@@ -350,7 +350,7 @@ class Renderer:
             param: a parameterisation factory called as `factory(w=, h=, batch=, seed=)` (plus
                 `channels=` for a model whose images are not RGB), e.g.
                 `functools.partial(param.image, fft=False)`. Defaults to `param.image` (FFT spectrum,
-                with colour decorrelation for RGB), with the schedule's `DECAY_POWERS` spectrum.
+                with colour decorrelation for RGB), with the schedule's `PARAM_OPTIONS`.
             transforms: list of `Transform`s applied each step. Defaults to
                 `transform.standard_transforms`; `[]` applies none.
             optimizer: "adam", "sgd", "lbfgs" or a Keras optimizer. Defaults to "adam".
@@ -417,7 +417,7 @@ class Renderer:
         final_size = self._final_size(size)
         transforms = list(transform_lib.standard_transforms if transforms is None else transforms)
         if factory is None:
-            factory = functools.partial(param_lib.image, decay_power=schedules.DECAY_POWERS[schedule])
+            factory = functools.partial(param_lib.image, **schedules.PARAM_OPTIONS[schedule])
         stages = self._stages(final_size, steps, octaves)
 
         tap = self._tap(frozenset(objective.layers))

@@ -34,7 +34,7 @@ from lucidwidget.attribution import Explainer, summary
 from lucidwidget.errors import user_message
 from lucidwidget.optvis import objectives, param, transform
 from lucidwidget.optvis.render import Renderer
-from lucidwidget.optvis.schedules import DECAY_POWERS
+from lucidwidget.optvis.schedules import PARAM_OPTIONS
 from lucidwidget.widget import settings as settings_lib
 from lucidwidget.widget.latest import LatestRequestThread
 
@@ -305,7 +305,7 @@ class ExplainWorker(LatestRequestThread):
             [objectives.channel(ranked.layer, int(c), batch=i) for i, c in enumerate(ranked.channels)])
         schedule = settings_lib.SCHEDULE
         factory = functools.partial(param.image, fft=job.settings["fft"], decorrelate=job.settings["decorrelate"],
-                                    decay_power=DECAY_POWERS[schedule])
+                                    **PARAM_OPTIONS[schedule])
         progress = _ThumbnailFrames(self, renderer, ranked, job, generation)
         try:
             images = renderer.render(objective, size=renderer.input_size or THUMBNAIL_SIDE, batch=len(keys),

@@ -31,7 +31,7 @@ import numpy as np
 
 from lucidwidget.optvis import objectives, param, transform
 from lucidwidget.optvis.objectives import expression, reference
-from lucidwidget.optvis.schedules import DECAY_POWERS
+from lucidwidget.optvis.schedules import PARAM_OPTIONS
 
 OBJECTIVE_KINDS = ("channel", "neuron", "deepdream", "class_logit", "random_direction", "expression")
 """The objective menu: one unit's channel, the centre neuron of a channel, a whole layer (DeepDream),
@@ -66,8 +66,8 @@ transparency mode, the RGBA tiles composited over `param.random_background` each
 activation over noise (71% at 5e2), block4_conv3:42 at 0.289 keeping 81% (0.299 and 77% at 5e2), and
 four tiles of block5_conv1:100 at 0.276 keeping 69%, every tile's largest opaque region at least 0.90
 of its opaque area (0.291, 70% and 0.85 at 5e2). These figures are from before the "fast" schedule's
-warm-up; with it, at 1e3: block5_conv3:300 0.325 keeping 55%, block4_conv3:42 0.285 keeping 79%, four
-tiles of block5_conv1:100 0.276 keeping 63%, every tile's largest opaque region at least 0.78.
+warm-up; with it, at 1e3: block5_conv3:300 0.336 keeping 58%, block4_conv3:42 0.294 keeping 83%, four
+tiles of block5_conv1:100 0.274 keeping 63%, every tile's largest opaque region at least 0.76.
 Before the target was read at the centre, a channel mean over the whole tile at 5e2 ended at 0.34
 keeping 55% over random backgrounds, and 1e3 at 0.30 keeping 45%."""
 
@@ -82,7 +82,7 @@ without; `bench_quality.py --alpha-prior 0`)."""
 
 SCHEDULE = "fast"
 """The widget renders with `Renderer.render(schedule="fast")` and that schedule's spectrum decay power
-(`optvis.schedules.DECAY_POWERS`): larger first steps show a good, clean image sooner (figures in
+(`optvis.schedules.PARAM_OPTIONS`): larger first steps show a good, clean image sooner (figures in
 benchmarks/bench_quality.py and at `optvis.schedules.FAST_DECAY_POWER`). Before the schedule's warm-up,
 the steeper spectrum left the other modes' defaults as they were: at 256 steps on block4_conv3:42, four
 tiles correlated 0.051 (0.045 with 1/f), each keeping more activation (125-130 against 114-120), and a
@@ -362,7 +362,7 @@ def render_arguments(settings, layers, images=None) -> tuple:
     objective = build_objective(settings, layers, images)
     mode = settings["mode"]
     schedule = IMAGE_SCHEDULE if mode in IMAGE_MODES else SCHEDULE
-    options = dict(fft=settings["fft"], decorrelate=settings["decorrelate"], decay_power=DECAY_POWERS[schedule])
+    options = dict(fft=settings["fft"], decorrelate=settings["decorrelate"], **PARAM_OPTIONS[schedule])
     if mode == "transparency":
         options.update(alpha=True, alpha_prior=ALPHA_PRIOR)
     factory = param.aligned_image if mode == "interpolation" else param.image
