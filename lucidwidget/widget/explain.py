@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import logging
 import threading
 
@@ -32,9 +31,8 @@ import numpy as np
 from lucidwidget import heatmap, imaging
 from lucidwidget.attribution import Explainer, summary
 from lucidwidget.errors import user_message
-from lucidwidget.optvis import objectives, param, transform
+from lucidwidget.optvis import objectives, transform
 from lucidwidget.optvis.render import Renderer
-from lucidwidget.optvis.schedules import PARAM_OPTIONS
 from lucidwidget.widget import settings as settings_lib
 from lucidwidget.widget.latest import LatestRequestThread
 
@@ -304,8 +302,7 @@ class ExplainWorker(LatestRequestThread):
         objective = objectives.Objective.sum(
             [objectives.channel(ranked.layer, int(c), batch=i) for i, c in enumerate(ranked.channels)])
         schedule = settings_lib.SCHEDULE
-        factory = functools.partial(param.image, fft=job.settings["fft"], decorrelate=job.settings["decorrelate"],
-                                    **PARAM_OPTIONS[schedule])
+        factory = settings_lib.parameterisation(job.settings, schedule)
         progress = _ThumbnailFrames(self, renderer, ranked, job, generation)
         try:
             images = renderer.render(objective, size=renderer.input_size or THUMBNAIL_SIDE, batch=len(keys),

@@ -355,6 +355,13 @@ def style_layers(layers):
     return tuple(spatial[i] for i in picks)
 
 
+def parameterisation(settings, schedule, factory=param.image, **options):
+    """The `Renderer.render(param=...)` factory for the widget's FFT and colour settings and `schedule`'s
+    `PARAM_OPTIONS`; `factory` and `options` as for `param.image`."""
+    return functools.partial(factory, fft=settings["fft"], decorrelate=settings["decorrelate"],
+                             **PARAM_OPTIONS[schedule], **options)
+
+
 def render_arguments(settings, layers, images=None) -> tuple:
     """`(objective, kwargs)` for `Renderer.render`, checking the settings first; `images` as for
     `build_objective`."""
@@ -362,9 +369,7 @@ def render_arguments(settings, layers, images=None) -> tuple:
     objective = build_objective(settings, layers, images)
     mode = settings["mode"]
     schedule = IMAGE_SCHEDULE if mode in IMAGE_MODES else SCHEDULE
-    options = dict(fft=settings["fft"], decorrelate=settings["decorrelate"], **PARAM_OPTIONS[schedule])
-    if mode == "transparency":
-        options.update(alpha=True, alpha_prior=ALPHA_PRIOR)
+    options = dict(alpha=True, alpha_prior=ALPHA_PRIOR) if mode == "transparency" else {}
     factory = param.aligned_image if mode == "interpolation" else param.image
     kwargs = dict(
         size=settings["size"],
@@ -372,7 +377,7 @@ def render_arguments(settings, layers, images=None) -> tuple:
         steps=settings["steps"],
         seed=settings["seed"],
         learning_rate=settings["learning_rate"],
-        param=functools.partial(factory, **options),
+        param=parameterisation(settings, schedule, factory, **options),
         transforms=build_transforms(settings),
         schedule=schedule,
     )
